@@ -1,0 +1,185 @@
+"""The `autovoice` command line: synth, voices, devices, plus the daemon's subcommands.
+
+Only this module configures logging. Exit codes: 0 ok, 1 runtime failure, 2 bad input or
+configuration, 3 no daemon running (client commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from autovoice import __version__
+from autovoice.config import AppConfig, find_config_path, load_config
+from autovoice.errors import AutoVoiceError, ConfigError, VoiceError
+
+__all__ = ["build_parser", "load_app_config", "main"]
+
+_LOG = logging.getLogger("autovoice")
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def add_synthesis_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `synth` and `serve` (they override the config file's defaults)."""
+    group = parser.add_argument_group("synthesis options")
+    group.add_argument("--config", metavar="FILE", help="configuration file (YAML)")
+    group.add_argument("--voice", metavar="V", help="voice name or path to a Piper .onnx")
+    group.add_argument("--speaker", metavar="N", help="speaker id or name (multi-speaker voices)")
+    group.add_argument(
+        "--rate", type=float, metavar="R", help="speaking rate (2.0 = twice as fast)"
+    )
+    group.add_argument("--noise-scale", type=float, metavar="X", help="prior noise (0 = exact)")
+    group.add_argument("--noise-w", type=float, metavar="X", help="duration noise (0 = exact)")
+    group.add_argument("--gain", type=float, metavar="G", help="fixed output gain")
+    group.add_argument(
+        "--engine", choices=["auto", "onnx", "torch", "cuda-graph", "tensorrt"], help="engine"
+    )
+    group.add_argument("--threads", type=int, metavar="N", help="onnxruntime intra-op threads")
+
+
+def load_app_config(args: argparse.Namespace) -> AppConfig:
+    """Load the config file the arguments point at and apply command-line overrides.
+
+    Raises:
+        ConfigError: bad file or bad override.
+    """
+    from autovoice.config import config_from_dict
+
+    path = find_config_path(getattr(args, "config", None), os.environ)
+    config = load_config(path)
+    overrides = config.to_dict()
+    synthesis = overrides["synthesis"]
+    for option, key in (
+        ("rate", "rate"),
+        ("noise_scale", "noise_scale"),
+        ("noise_w", "noise_w"),
+        ("gain", "gain"),
+    ):
+        value = getattr(args, option, None)
+        if value is not None:
+            synthesis[key] = value
+    for option in ("voice", "engine"):
+        value = getattr(args, option, None)
+        if value is not None:
+            overrides[option] = value
+    speaker = getattr(args, "speaker", None)
+    if speaker is not None:
+        overrides["speaker"] = int(speaker) if speaker.isdigit() else speaker
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        overrides["engines"]["onnx"]["threads"] = threads
+    device = getattr(args, "device", None)
+    if device is not None:
+        overrides["audio"]["device"] = int(device) if str(device).isdigit() else device
+    return config_from_dict(overrides, source=f"{path} + command line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="autovoice", description="Local real-time neural text-to-speech."
+    )
+    parser.add_argument("--version", action="version", version=f"autovoice {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    synth = sub.add_parser("synth", help="synthesise text to a WAV file, stdout or the speakers")
+    synth.add_argument("text", help="text to speak, or - to read stdin")
+    synth.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="WAV file, or - for raw 16-bit PCM on stdout (default: the speakers, "
+        "or autovoice.wav when there is no sound device)",
+    )
+    synth.add_argument("--device", metavar="NAME|INDEX", help="output device when playing")
+    synth.add_argument("--whole", action="store_true", help="whole-utterance mode (no streaming)")
+    add_synthesis_options(synth)
+    synth.set_defaults(handler=_run_synth)
+
+    voices = sub.add_parser("voices", help="list the voices AutoVoice can find")
+    voices.add_argument("--config", metavar="FILE", help="configuration file (YAML)")
+    voices.set_defaults(handler=_run_voices)
+
+    devices = sub.add_parser("devices", help="list audio output devices")
+    devices.set_defaults(handler=_run_devices)
+
+    try:
+        from autovoice.daemon.cli import add_subcommands
+    except ImportError:  # the daemon package is optional while it is being built
+        pass
+    else:
+        add_subcommands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `autovoice` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    if args.command == "serve":
+        level = min(level, logging.INFO)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.handler(args))
+    except (ConfigError, VoiceError) as exc:
+        print(f"autovoice: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AutoVoiceError as exc:
+        print(f"autovoice: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _read_text(arg: str) -> str:
+    if arg == "-":
+        return sys.stdin.buffer.read().decode("utf-8", "replace")
+    return arg
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from autovoice.synth import synthesize_to_output
+
+    text = _read_text(args.text)
+    if not text.strip():
+        print("autovoice: error: no text to speak", file=sys.stderr)
+        return EXIT_USAGE
+    config = load_app_config(args)
+    return synthesize_to_output(config, text, args.output, whole=args.whole)
+
+
+def _run_voices(args: argparse.Namespace) -> int:
+    from autovoice.engines import list_voices
+
+    config = load_config(find_config_path(args.config, os.environ))
+    print(f"{'NAME':28} {'LANGUAGE':9} {'RATE':>6} {'SPEAKERS':>8}  QUALITY  PATH")
+    for voice in list_voices(config):
+        print(
+            f"{voice.name:28} {voice.language:9} {voice.sample_rate:>6} {voice.num_speakers:>8}"
+            f"  {voice.quality:7}  {voice.model_path}"
+        )
+    return EXIT_OK
+
+
+def _run_devices(args: argparse.Namespace) -> int:
+    from autovoice.audio_io import list_devices
+
+    for device in list_devices():
+        mark = "*" if device.is_default else " "
+        print(
+            f"{mark}{device.index:3}  {device.name}  ({device.host_api}, "
+            f"{device.max_output_channels} ch, {device.default_samplerate:.0f} Hz)"
+        )
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

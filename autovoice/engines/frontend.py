@@ -1,0 +1,189 @@
+"""Text frontend: text -> sentences -> clauses -> phonemes -> phoneme ids, as Piper does.
+
+Phonemes come from piper-tts's espeak-ng bridge with the same post-processing as
+`piper.PiperVoice.phonemize`, and ids from `piper.phoneme_ids.phonemes_to_ids`, so a sentence
+gives exactly Piper's ids. On top of that, long sentences are split at clause boundaries into
+synthesis units so they start speaking after their first clause.
+
+Thread: inference thread (espeak-ng is a process-wide C library, serialised by `_ESPEAK_LOCK`).
+RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from piper.phoneme_ids import phonemes_to_ids
+
+from autovoice.engines.voice import VoiceInfo
+
+__all__ = ["Frontend", "SpeechUnit", "clean_text", "split_long_text"]
+
+# espeak-ng keeps one global state per process: one caller at a time, whoever the caller is.
+_ESPEAK_LOCK = threading.Lock()
+_ESPEAK_READY = False
+
+#: Text longer than this is cut (at a sentence end or whitespace) before phonemizing, so memory
+#: stays bounded on huge inputs. Shorter texts reach espeak-ng whole, exactly as with Piper.
+MAX_BLOCK_CHARS = 4000
+_LANG_SWITCH = re.compile(r"\([^)]+\)")
+_SENTENCE_END = re.compile(r"[.!?。！？]\s+|\n\s*\n")
+_CLAUSE_TERMINATORS = (",", ":", ";")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class SpeechUnit:
+    """A piece of text synthesised in one encoder pass: a sentence, or clauses of a long one.
+
+    Attributes:
+        phonemes: Phoneme symbols (Piper's decomposition).
+        ids: Phoneme ids with BOS/EOS and padding, ready for the model.
+        sentence_index: Which sentence of the text it belongs to (0-based).
+        ends_sentence: True for the last unit of a sentence.
+    """
+
+    phonemes: tuple[str, ...]
+    ids: tuple[int, ...]
+    sentence_index: int
+    ends_sentence: bool
+
+
+def clean_text(text: str) -> str:
+    """Replace control characters (other than tab/newline) and lone surrogates with spaces."""
+    text = _CONTROL.sub(" ", text)
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\ufffd", " ")
+
+
+def split_long_text(text: str, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[str]:
+    """Yield blocks of at most `max_chars`, cut after a sentence end, else at whitespace."""
+    start = 0
+    length = len(text)
+    while length - start > max_chars:
+        window = text[start : start + max_chars]
+        cut = 0
+        for match in _SENTENCE_END.finditer(window):
+            cut = match.end()
+        if cut == 0:
+            cut = window.rfind(" ") + 1 or window.rfind("\n") + 1 or max_chars
+        yield text[start : start + cut]
+        start += cut
+    if start < length:
+        yield text[start:]
+
+
+class Frontend:
+    """Turns text into `SpeechUnit`s for one voice.
+
+    Args:
+        voice: The voice whose espeak voice and phoneme map are used.
+        max_unit_phonemes: Sentences longer than this are split into clause groups.
+    """
+
+    def __init__(self, voice: VoiceInfo, max_unit_phonemes: int = 200) -> None:
+        self.voice = voice
+        self.max_unit_phonemes = max_unit_phonemes
+        self._clusters = _vowel_clusters(voice)
+
+    def sentences(self, text: str) -> Iterator[list[list[str]]]:
+        """Yield each sentence as its list of clauses (each a list of phoneme symbols)."""
+        text = clean_text(text)
+        for block in split_long_text(text):
+            if not block.strip():
+                continue
+            if self.voice.phoneme_type == "text":
+                yield from _text_sentences(block)
+            else:
+                yield from self._espeak_sentences(block)
+
+    def units(self, text: str) -> Iterator[SpeechUnit]:
+        """Yield synthesis units lazily (memory stays bounded for any text length)."""
+        for index, clauses in enumerate(self.sentences(text)):
+            groups = _pack(clauses, self.max_unit_phonemes)
+            for number, group in enumerate(groups):
+                phonemes = self._merge(group)
+                if not any(p.strip() for p in phonemes):
+                    continue
+                yield SpeechUnit(
+                    phonemes=tuple(phonemes),
+                    ids=tuple(phonemes_to_ids(phonemes, self.voice.phoneme_id_map)),
+                    sentence_index=index,
+                    ends_sentence=number == len(groups) - 1,
+                )
+
+    def sentence_ids(self, text: str) -> list[list[int]]:
+        """Piper-equivalent ids, one list per whole sentence (no clause splitting)."""
+        return [
+            phonemes_to_ids(self._merge([p for c in clauses for p in c]), self.voice.phoneme_id_map)
+            for clauses in self.sentences(text)
+        ]
+
+    def _merge(self, phonemes: list[str]) -> list[str]:
+        if not self._clusters:
+            return list(phonemes)
+        from piper.phonemize_espeak import _merge_known_vowel_clusters
+
+        return _merge_known_vowel_clusters(phonemes, self._clusters)
+
+    def _espeak_sentences(self, block: str) -> Iterator[list[list[str]]]:
+        clauses = _espeak_clauses(self.voice.espeak_voice, block)
+        sentence: list[list[str]] = []
+        for phonemes_str, terminator, end_of_sentence in clauses:
+            phonemes_str = _LANG_SWITCH.sub("", phonemes_str) + terminator
+            if terminator in _CLAUSE_TERMINATORS:
+                phonemes_str += " "
+            sentence.append(list(unicodedata.normalize("NFD", phonemes_str)))
+            if end_of_sentence:
+                if any(sentence):
+                    yield sentence
+                sentence = []
+        if any(sentence):
+            yield sentence
+
+
+def _espeak_clauses(espeak_voice: str, text: str) -> list[tuple[str, str, bool]]:
+    global _ESPEAK_READY
+    from piper import espeakbridge
+    from piper.phonemize_espeak import ESPEAK_DATA_DIR
+
+    with _ESPEAK_LOCK:
+        if not _ESPEAK_READY:
+            espeakbridge.initialize(str(ESPEAK_DATA_DIR))
+            _ESPEAK_READY = True
+        espeakbridge.set_voice(espeak_voice)
+        return espeakbridge.get_phonemes(text)
+
+
+def _text_sentences(block: str) -> Iterator[list[list[str]]]:
+    """Sentences for voices whose phonemes are the text's own codepoints."""
+    for sentence in re.split(r"(?<=[.!?])\s+", block):
+        clauses = [c for c in re.split(r"(?<=[,;:])\s*", sentence) if c.strip()]
+        if clauses:
+            yield [list(unicodedata.normalize("NFD", c)) for c in clauses]
+
+
+def _pack(clauses: list[list[str]], max_phonemes: int) -> list[list[str]]:
+    """Group consecutive clauses into units of at most `max_phonemes` (one clause may exceed)."""
+    if sum(len(c) for c in clauses) <= max_phonemes:
+        return [[p for c in clauses for p in c]]
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for clause in clauses:
+        if current and len(current) + len(clause) > max_phonemes:
+            groups.append(current)
+            current = []
+        current = current + clause
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _vowel_clusters(voice: VoiceInfo) -> set[tuple[str, ...]] | None:
+    raw = voice.raw_config.get("vowel_clusters")
+    if not raw:
+        return None
+    return {tuple(cluster) for cluster in raw}

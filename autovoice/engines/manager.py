@@ -1,0 +1,132 @@
+"""Engine selection: which backends exist, which to try, and falling back when one fails.
+
+`auto` tries, in order: tensorrt > cuda-graph > torch on CUDA > the fastest CPU engine.
+
+Thread: loading runs on the caller's thread (start-up or reload). RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from autovoice.config import AppConfig
+from autovoice.engines.base import Backend
+from autovoice.engines.voice import VoiceInfo
+from autovoice.errors import EngineError, EngineUnavailable, VoiceError
+
+__all__ = ["ENGINE_LOADERS", "EngineChoice", "candidate_engines", "load_backend"]
+
+_LOG = logging.getLogger(__name__)
+
+#: CPU engines, fastest first (see BENCHMARKS.md).
+CPU_ENGINES = ("onnx", "torch")
+AUTO_ORDER = ("tensorrt", "cuda-graph", "torch-cuda", *CPU_ENGINES)
+
+
+def _load_onnx(voice: VoiceInfo, config: AppConfig) -> Backend:
+    from autovoice.engines.onnx_backend import OnnxBackend
+
+    return OnnxBackend.load(voice.model_path, voice.hop_samples, config.engines.onnx.threads)
+
+
+def _torch_module():
+    try:
+        from autovoice.engines import torch_backend
+    except ImportError as exc:
+        raise EngineUnavailable("torch", f"{exc} (install with: pip install 'autovoice[torch]')")
+    return torch_backend
+
+
+def _load_torch(voice: VoiceInfo, config: AppConfig) -> Backend:
+    settings = config.engines.torch
+    device = settings.device
+    if device == "auto":
+        device = "cuda" if _cuda_available() else "cpu"
+    return _torch_module().TorchBackend.load(
+        voice.model_path, device=device, compile=settings.compile
+    )
+
+
+def _load_torch_cuda(voice: VoiceInfo, config: AppConfig) -> Backend:
+    if not _cuda_available():
+        raise EngineUnavailable("torch-cuda", "no CUDA device")
+    settings = config.engines.torch
+    return _torch_module().TorchBackend.load(
+        voice.model_path, device="cuda", compile=settings.compile
+    )
+
+
+def _load_cuda_graph(voice: VoiceInfo, config: AppConfig) -> Backend:
+    try:
+        from autovoice.engines import cuda_graph_backend
+    except ImportError as exc:
+        raise EngineUnavailable("cuda-graph", f"not available: {exc}") from exc
+    return cuda_graph_backend.load(voice, config)
+
+
+def _load_tensorrt(voice: VoiceInfo, config: AppConfig) -> Backend:
+    try:
+        from autovoice.engines import tensorrt_backend
+    except ImportError as exc:
+        raise EngineUnavailable("tensorrt", f"not available: {exc}") from exc
+    return tensorrt_backend.load(voice, config)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, AppConfig], Backend]] = {
+    "onnx": _load_onnx,
+    "torch": _load_torch,
+    "torch-cuda": _load_torch_cuda,
+    "cuda-graph": _load_cuda_graph,
+    "tensorrt": _load_tensorrt,
+}
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The loaded backend and why the engines before it were skipped."""
+
+    backend: Backend
+    skipped: tuple[str, ...]
+
+
+def candidate_engines(engine: str) -> tuple[str, ...]:
+    """Engines to try for a configured engine name, in order."""
+    if engine == "auto":
+        return AUTO_ORDER
+    if engine not in ENGINE_LOADERS:
+        raise EngineError(engine, f"unknown engine (accepted: auto, {', '.join(ENGINE_LOADERS)})")
+    return (engine,)
+
+
+def load_backend(voice: VoiceInfo, config: AppConfig) -> EngineChoice:
+    """Load the first engine of the configured chain that works, logging each one skipped.
+
+    Raises:
+        VoiceError: the voice file itself is bad (no engine is tried further).
+        EngineError: no engine of the chain could load.
+    """
+    skipped: list[str] = []
+    for name in candidate_engines(config.engine):
+        try:
+            backend = ENGINE_LOADERS[name](voice, config)
+        except VoiceError:
+            raise
+        except EngineError as exc:
+            skipped.append(str(exc))
+            if config.engine == "auto":
+                _LOG.info("skipping %s", exc)
+            continue
+        if skipped and config.engine == "auto":
+            _LOG.info("engine %s in use (skipped %d)", backend.name, len(skipped))
+        return EngineChoice(backend, tuple(skipped))
+    raise EngineError(config.engine, "; ".join(skipped) or "no engine could load")

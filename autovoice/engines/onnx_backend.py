@@ -1,0 +1,148 @@
+"""onnxruntime backend: the voice's graph split at the latent `z` into encoder and decoder.
+
+The Piper VITS graph is cut at the input of `dec.conv_pre` (found by node, not by tensor name, so
+any Piper voice works): the encoder maps ids -> z, the decoder (HiFi-GAN, purely convolutional)
+maps any window of z frames -> audio, which makes chunked streaming possible.
+
+Thread: inference thread. RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autovoice.engines.base import Scales
+from autovoice.errors import EngineError, VoiceError
+
+__all__ = ["OnnxBackend", "split_piper_graph"]
+
+_LOG = logging.getLogger(__name__)
+_DECODER_FIRST_NODE = "dec/conv_pre"
+
+
+@dataclass
+class OnnxBackend:
+    """Encoder and decoder onnxruntime sessions for one voice (see module docstring)."""
+
+    encoder: Any
+    decoder: Any
+    decoder_inputs: tuple[str, ...]
+    z_channels: int
+    hop_samples: int = 256
+    name: str = "onnx"
+    full: Any = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, model_path: Path, hop_samples: int = 256, threads: int = 0) -> OnnxBackend:
+        """Load a Piper `.onnx`, split it, and open two sessions.
+
+        Args:
+            model_path: The voice's `.onnx`.
+            hop_samples: Samples per latent frame (from the voice config).
+            threads: Intra-op threads (0 = one per core).
+
+        Raises:
+            VoiceError: the file is not a loadable Piper VITS graph.
+            EngineError: onnxruntime refuses the split graphs.
+        """
+        import onnxruntime
+
+        started = time.monotonic()
+        encoder_model, decoder_model, z_name, z_channels = split_piper_graph(model_path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        try:
+            encoder = onnxruntime.InferenceSession(
+                encoder_model.SerializeToString(), options, providers=providers
+            )
+            decoder = onnxruntime.InferenceSession(
+                decoder_model.SerializeToString(), options, providers=providers
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EngineError(
+                "onnx", f"cannot open the split graph of {model_path}: {exc}"
+            ) from exc
+        decoder_inputs = tuple(i.name for i in decoder.get_inputs())
+        _LOG.info(
+            "onnx engine: split %s at %s in %.2f s",
+            model_path.name,
+            z_name,
+            time.monotonic() - started,
+        )
+        return cls(encoder, decoder, decoder_inputs, z_channels, hop_samples)
+
+    def encode(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray:
+        """Phoneme ids -> z, float32 [z_channels, frames]."""
+        feeds: dict[str, np.ndarray] = {
+            "input": np.asarray([phoneme_ids], dtype=np.int64),
+            "input_lengths": np.asarray([len(phoneme_ids)], dtype=np.int64),
+            "scales": np.asarray(
+                [scales.noise_scale, scales.length_scale, scales.noise_w], dtype=np.float32
+            ),
+        }
+        if scales.speaker_id is not None:
+            feeds["sid"] = np.asarray([scales.speaker_id], dtype=np.int64)
+        (z,) = self.encoder.run(None, _only(feeds, self.encoder))
+        return np.ascontiguousarray(z[0], dtype=np.float32)
+
+    def decode(self, z: np.ndarray, speaker_id: int | None = None) -> np.ndarray:
+        """z window [z_channels, frames] -> float32 PCM [frames * hop_samples]."""
+        feeds: dict[str, np.ndarray] = {self.decoder_inputs[0]: z[np.newaxis].astype(np.float32)}
+        if "sid" in self.decoder_inputs:
+            feeds["sid"] = np.asarray([speaker_id or 0], dtype=np.int64)
+        (audio,) = self.decoder.run(None, feeds)
+        return audio.reshape(-1).astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        """Drop the sessions."""
+        self.encoder = None
+        self.decoder = None
+
+
+def _only(feeds: dict[str, np.ndarray], session: Any) -> dict[str, np.ndarray]:
+    wanted = {i.name for i in session.get_inputs()}
+    return {k: v for k, v in feeds.items() if k in wanted}
+
+
+def split_piper_graph(model_path: Path) -> tuple[Any, Any, str, int]:
+    """Split a Piper VITS ONNX model into (encoder, decoder, z tensor name, z channels).
+
+    Raises:
+        VoiceError: unreadable file, or no `dec.conv_pre` node (not a Piper VITS graph).
+    """
+    import onnx
+    from onnx.utils import Extractor
+
+    try:
+        model = onnx.load(str(model_path))
+    except Exception as exc:  # protobuf DecodeError, OSError, ...
+        raise VoiceError(str(model_path), f"not a readable ONNX model ({exc})") from exc
+    graph = model.graph
+    conv_pre = next((n for n in graph.node if _DECODER_FIRST_NODE in n.name), None)
+    input_names = [i.name for i in graph.input]
+    if conv_pre is None or "input" not in input_names or len(graph.output) != 1:
+        raise VoiceError(str(model_path), "not a Piper VITS voice (no dec.conv_pre node)")
+    z_name = conv_pre.input[0]
+    weights = {init.name: init for init in graph.initializer}
+    weight = weights.get(conv_pre.input[1])
+    if weight is None or len(weight.dims) != 3:
+        raise VoiceError(str(model_path), "dec.conv_pre has no constant 3-D weight")
+    z_channels = int(weight.dims[1])
+    extractor = Extractor(model)
+    encoder = extractor.extract_model(input_names, [z_name])
+    decoder_inputs = [z_name] + [name for name in ("sid",) if name in input_names]
+    decoder = extractor.extract_model(decoder_inputs, [graph.output[0].name])
+    decoder_needs = {i.name for i in decoder.graph.input}
+    if not decoder_needs <= set(decoder_inputs):
+        raise VoiceError(str(model_path), f"decoder depends on {sorted(decoder_needs)}")
+    return encoder, decoder, z_name, z_channels

@@ -1,0 +1,75 @@
+"""Chunked streaming decode: equal to whole-utterance decoding, first audio early.
+
+The HiFi-GAN decoder is convolutional in time, so a chunk of latent frames decoded with
+`halo_frames` of context on each side (then trimmed) reproduces the whole-utterance audio. The
+first chunk is small for latency; chunks then double up to `max_chunk_frames`, so the extra work
+of the halos stays small (about 2 * halo / max_chunk of the total).
+
+Thread: inference thread. RT-safe: no.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from autovoice.engines.base import Backend
+
+__all__ = ["ChunkPlan", "chunk_plan", "decode_chunks", "decode_whole"]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """One decoder call: frames [start, end) are kept, [window_start, window_end) are decoded."""
+
+    start: int
+    end: int
+    window_start: int
+    window_end: int
+
+
+def chunk_plan(
+    total_frames: int, first_chunk_frames: int, max_chunk_frames: int, halo_frames: int
+) -> list[ChunkPlan]:
+    """Chunk boundaries for `total_frames` latent frames (sizes double from the first chunk).
+
+    >>> [(p.start, p.end) for p in chunk_plan(100, 16, 64, 8)]
+    [(0, 16), (16, 48), (48, 100)]
+    """
+    plans: list[ChunkPlan] = []
+    start = 0
+    size = max(1, first_chunk_frames)
+    while start < total_frames:
+        end = min(total_frames, start + size)
+        # Fold a short tail into this chunk instead of paying a halo for a sliver.
+        if total_frames - end < max(1, size // 2):
+            end = total_frames
+        plans.append(
+            ChunkPlan(start, end, max(0, start - halo_frames), min(total_frames, end + halo_frames))
+        )
+        start = end
+        size = min(max_chunk_frames, size * 2)
+    return plans
+
+
+def decode_chunks(
+    backend: Backend,
+    z: np.ndarray,
+    speaker_id: int | None,
+    first_chunk_frames: int,
+    max_chunk_frames: int,
+    halo_frames: int,
+) -> Iterator[np.ndarray]:
+    """Yield the audio of `z` [channels, frames] chunk by chunk, as each is decoded."""
+    hop = backend.hop_samples
+    for plan in chunk_plan(z.shape[1], first_chunk_frames, max_chunk_frames, halo_frames):
+        audio = backend.decode(z[:, plan.window_start : plan.window_end], speaker_id)
+        offset = (plan.start - plan.window_start) * hop
+        yield audio[offset : offset + (plan.end - plan.start) * hop]
+
+
+def decode_whole(backend: Backend, z: np.ndarray, speaker_id: int | None) -> np.ndarray:
+    """Decode all frames in one call (the reference that streaming must equal)."""
+    return backend.decode(z, speaker_id)
