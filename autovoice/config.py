@@ -241,9 +241,8 @@ def _convert(f: dataclasses.Field, hint: Any, value: Any, where: str, key: str) 
         raise ConfigError(where, key, f"must not be null (expected {_describe(allowed)})")
     if isinstance(value, bool) and bool not in allowed:
         raise ConfigError(where, key, f"expected {_describe(allowed)}, got a boolean")
-    if isinstance(value, int) and not isinstance(value, bool) and float in allowed:
-        if int not in allowed:
-            value = float(value)
+    if type(value) is int and float in allowed and int not in allowed:
+        value = float(value)
     if not isinstance(value, tuple(t for t in allowed if t is not type(None))):
         raise ConfigError(where, key, f"expected {_describe(allowed)}, got {_type_name(value)}")
     if "choices" in meta and value not in meta["choices"]:

@@ -35,7 +35,9 @@ def _torch_module():
     try:
         from autovoice.engines import torch_backend
     except ImportError as exc:
-        raise EngineUnavailable("torch", f"{exc} (install with: pip install 'autovoice[torch]')")
+        raise EngineUnavailable(
+            "torch", f"{exc} (install with: pip install 'autovoice[torch]')"
+        ) from exc
     return torch_backend
 
 

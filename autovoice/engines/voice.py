@@ -5,6 +5,7 @@ Thread: any. RT-safe: no (file I/O).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,10 +174,8 @@ def default_voice_path() -> Path:
 def find_voices(voices_dir: str | Path | None) -> list[Path]:
     """The default voice plus every `*.onnx` with a `.onnx.json` beside it in `voices_dir`."""
     found: list[Path] = []
-    try:
+    with contextlib.suppress(VoiceError):
         found.append(default_voice_path())
-    except VoiceError:
-        pass
     if voices_dir:
         directory = Path(voices_dir).expanduser()
         if directory.is_dir():
