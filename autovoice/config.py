@@ -241,6 +241,7 @@ def _convert(f: dataclasses.Field, hint: Any, value: Any, where: str, key: str) 
         raise ConfigError(where, key, f"must not be null (expected {_describe(allowed)})")
     if isinstance(value, bool) and bool not in allowed:
         raise ConfigError(where, key, f"expected {_describe(allowed)}, got a boolean")
+    original = value
     if type(value) is int and float in allowed and int not in allowed:
         value = float(value)
     if not isinstance(value, tuple(t for t in allowed if t is not type(None))):
@@ -250,7 +251,7 @@ def _convert(f: dataclasses.Field, hint: Any, value: Any, where: str, key: str) 
     if "range" in meta and isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = meta["range"]
         if not low <= value <= high:
-            raise ConfigError(where, key, f"{value} is out of range (accepted: {low} .. {high})")
+            raise ConfigError(where, key, f"{original} is out of range (accepted: {low} .. {high})")
     return value
 
 

@@ -33,7 +33,7 @@ MAX_BLOCK_CHARS = 4000
 _LANG_SWITCH = re.compile(r"\([^)]+\)")
 _SENTENCE_END = re.compile(r"[.!?。！？]\s+|\n\s*\n")
 _CLAUSE_TERMINATORS = (",", ":", ";")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ AUTO_ORDER = ("tensorrt", "cuda-graph", "torch-cuda", *CPU_ENGINES)
 def _load_onnx(voice: VoiceInfo, config: AppConfig) -> Backend:
     from autovoice.engines.onnx_backend import OnnxBackend
 
-    return OnnxBackend.load(voice.model_path, voice.hop_samples, config.engines.onnx.threads)
+    return OnnxBackend.load(
+        voice.model_path, voice.hop_samples, config.engines.onnx.threads, voice=voice
+    )
 
 
 def _torch_module():

@@ -40,13 +40,16 @@ class OnnxBackend:
     full: Any = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, model_path: Path, hop_samples: int = 256, threads: int = 0) -> OnnxBackend:
+    def load(
+        cls, model_path: Path, hop_samples: int = 256, threads: int = 0, voice: Any = None
+    ) -> OnnxBackend:
         """Load a Piper `.onnx`, split it, and open two sessions.
 
         Args:
             model_path: The voice's `.onnx`.
             hop_samples: Samples per latent frame (from the voice config).
             threads: Intra-op threads (0 = one per core).
+            voice: The voice's `VoiceInfo`, checked against the graph when given.
 
         Raises:
             VoiceError: the file is not a loadable Piper VITS graph.
@@ -56,6 +59,8 @@ class OnnxBackend:
 
         started = time.monotonic()
         encoder_model, decoder_model, z_name, z_channels = split_piper_graph(model_path)
+        if voice is not None:
+            check_voice_matches(encoder_model, voice)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -112,6 +117,34 @@ class OnnxBackend:
 def _only(feeds: dict[str, np.ndarray], session: Any) -> dict[str, np.ndarray]:
     wanted = {i.name for i in session.get_inputs()}
     return {k: v for k, v in feeds.items() if k in wanted}
+
+
+def check_voice_matches(encoder_model: Any, voice: Any) -> None:
+    """Check the `.onnx.json` against the graph: phoneme ids in range, speakers consistent.
+
+    Raises:
+        VoiceError: the two files do not belong together.
+    """
+    weights = {init.name: init for init in encoder_model.graph.initializer}
+    gather = next((n for n in encoder_model.graph.node if "enc_p/emb" in n.name), None)
+    embedding = weights.get(gather.input[0]) if gather is not None else None
+    inputs = {i.name for i in encoder_model.graph.input}
+    where = str(voice.config_path)
+    if embedding is not None:
+        largest = max((i for ids in voice.phoneme_id_map.values() for i in ids), default=0)
+        if largest >= embedding.dims[0]:
+            raise VoiceError(
+                where,
+                f"phoneme id {largest} is beyond the model's {embedding.dims[0]} symbols "
+                "(config and model do not match)",
+            )
+    if (voice.num_speakers > 1) != ("sid" in inputs):
+        raise VoiceError(
+            where,
+            f"num_speakers={voice.num_speakers} but the model "
+            f"{'takes' if 'sid' in inputs else 'has no'} speaker input "
+            "(config and model do not match)",
+        )
 
 
 def split_piper_graph(model_path: Path) -> tuple[Any, Any, str, int]:

@@ -1,0 +1,119 @@
+"""The split onnxruntime engine: split == original graph, streamed == whole, real voice."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from autovoice.config import config_from_dict
+from autovoice.engines import SpeakOptions, Synthesizer
+from autovoice.engines.streaming import chunk_plan
+from autovoice.engines.voice import default_voice_path
+from tests.conftest import EXACT
+
+TEXTS = [
+    "Hello world.",
+    "The quick brown fox jumps over the lazy dog, and then it runs far away into the forest.",
+    "In 1984, the price was $3.50. Was it worth it? Nobody knows!",
+    "A sentence that is long enough to need several decoder chunks, so that the halos and the "
+    "growing chunk sizes are all exercised by this test of streaming equality.",
+]
+
+
+def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+
+
+def test_split_graph_equals_original(onnx_synth: Synthesizer) -> None:
+    original = onnxruntime.InferenceSession(
+        str(default_voice_path()), providers=["CPUExecutionProvider"]
+    )
+    for ids in onnx_synth.frontend.sentence_ids(TEXTS[1] + " " + TEXTS[2]):
+        (expected,) = original.run(
+            None,
+            {
+                "input": np.asarray([ids], dtype=np.int64),
+                "input_lengths": np.asarray([len(ids)], dtype=np.int64),
+                "scales": np.asarray([0.0, 1.0, 0.0], dtype=np.float32),
+            },
+        )
+        scales, _ = onnx_synth.scales(EXACT)
+        z = onnx_synth.backend.encode(ids, scales)
+        audio = onnx_synth.backend.decode(z, None)
+        assert audio.shape == expected.reshape(-1).shape
+        assert rel_l2(audio, expected.reshape(-1)) < 1e-6
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_streamed_equals_whole(onnx_synth: Synthesizer, text: str) -> None:
+    chunks = list(onnx_synth.speak(text, EXACT))
+    streamed = np.concatenate([c.samples for c in chunks])
+    whole = onnx_synth.synthesize_whole(text, EXACT)
+    assert streamed.shape == whole.shape
+    assert rel_l2(streamed, whole) <= 1e-4
+    # chunks are contiguous and carry their offsets
+    offsets = np.cumsum([0] + [len(c.samples) for c in chunks[:-1]])
+    assert [c.start_sample for c in chunks] == list(offsets)
+    assert all(c.samples.dtype == np.float32 and c.sample_rate == 22050 for c in chunks)
+
+
+def test_first_chunk_is_small_and_chunks_grow(onnx_synth: Synthesizer) -> None:
+    chunks = list(onnx_synth.speak(TEXTS[3], EXACT))
+    sizes = [len(c.samples) // 256 for c in chunks if c.clause_index == 0]
+    assert sizes[0] == 16
+    assert sizes[1] == 32
+    assert len(chunks) >= 3
+    assert all(c.made_at_s <= d.made_at_s for c, d in zip(chunks, chunks[1:], strict=False))
+
+
+def test_chunk_plan_covers_every_frame_once() -> None:
+    for total in (1, 5, 16, 17, 31, 100, 1000, 4097):
+        plan = chunk_plan(total, 16, 256, 16)
+        assert plan[0].start == 0 and plan[-1].end == total
+        assert all(a.end == b.start for a, b in zip(plan, plan[1:], strict=False))
+        assert all(0 <= p.window_start <= p.start < p.end <= p.window_end <= total for p in plan)
+        decoded = sum(p.window_end - p.window_start for p in plan)
+        if total >= 1000:
+            assert decoded <= 1.2 * total  # the halo overhead stays small
+
+
+def test_clause_units_stream_and_rate_changes_length(onnx_config) -> None:
+    config = config_from_dict({"engine": "onnx", "streaming": {"max_unit_phonemes": 40}})
+    synth = Synthesizer.load(config, warm_up=False)
+    try:
+        chunks = list(synth.speak(TEXTS[1], EXACT))
+        assert len({c.clause_index for c in chunks}) >= 2
+        normal = len(synth.synthesize_whole("Hello there, my friend.", EXACT))
+        slow = synth.synthesize_whole("Hello there, my friend.", SpeakOptions(0.5, 0.0, 0.0))
+        assert len(slow) > 1.6 * normal
+    finally:
+        synth.close()
+
+
+def test_gain_is_fixed_and_clipped(onnx_synth: Synthesizer) -> None:
+    base = onnx_synth.synthesize_whole("Hello world.", EXACT)
+    louder = onnx_synth.synthesize_whole(
+        "Hello world.", SpeakOptions(noise_scale=0.0, noise_w=0.0, gain=2.0)
+    )
+    assert np.allclose(np.clip(base * 2, -1, 1), louder, atol=1e-6)
+    assert np.abs(louder).max() <= 1.0
+
+
+def test_noise_makes_draws_differ(onnx_synth: Synthesizer) -> None:
+    a = onnx_synth.synthesize_whole("Hello world.")
+    b = onnx_synth.synthesize_whole("Hello world.")
+    assert a.shape != b.shape or rel_l2(a, b) > 1e-3
+
+
+def test_speech_is_speech(onnx_synth: Synthesizer) -> None:
+    """Not silence, not noise: voiced energy with pauses, in the speech band."""
+    audio = onnx_synth.synthesize_whole("Hello, this is a test of the voice.", EXACT)
+    assert 1.5 < len(audio) / 22050 < 4.0
+    frames = audio[: len(audio) // 512 * 512].reshape(-1, 512)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    assert rms.max() > 0.05 and (rms < 0.01).any()
+    spectrum = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / 22050)
+    speech_band = spectrum[(freqs > 80) & (freqs < 4000)].sum() / spectrum.sum()
+    assert speech_band > 0.8
