@@ -172,7 +172,10 @@ def _run_voices(args: argparse.Namespace) -> int:
 def _run_devices(args: argparse.Namespace) -> int:
     from autovoice.audio_io import list_devices
 
-    for device in list_devices():
+    devices = list_devices()
+    if not devices:
+        print("no audio output devices found", file=sys.stderr)
+    for device in devices:
         mark = "*" if device.is_default else " "
         print(
             f"{mark}{device.index:3}  {device.name}  ({device.host_api}, "

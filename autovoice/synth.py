@@ -77,8 +77,7 @@ def _open_sink(output: str | None, config: AppConfig, sample_rate: int):
         device = AudioOutput(sample_rate, device=config.audio.device, latency=config.audio.latency)
         device.start()
     except AudioDeviceError as exc:
-        _LOG.warning("no sound device (%s)", exc)
-        print(f"autovoice: no sound device, writing {DEFAULT_WAV}", file=sys.stderr)
+        print(f"autovoice: no sound device ({exc}); writing {DEFAULT_WAV}", file=sys.stderr)
         return WavFileSink(DEFAULT_WAV, sample_rate), DEFAULT_WAV
     print("autovoice: speaking on the sound device", file=sys.stderr)
     return DeviceSink(device), "device"
