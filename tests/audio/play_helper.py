@@ -1,0 +1,195 @@
+"""Child-process side of the device tests: plays a scenario on the real PortAudio device.
+
+Run by tests through `AudioEnv.run_json(CHILD, scenario, json_args)`: sounddevice must be
+imported after the environment (ALSA_CONFIG_PATH, PULSE_SERVER) is set, so every real stream
+lives in a child process. Prints one JSON line: stats, events and timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+
+from autovoice.audio_io import AudioOutput
+from autovoice.errors import AudioDeviceError
+
+CHILD = "from tests.audio.play_helper import main; main()"
+
+
+def _ev(e: object) -> dict:
+    d = dataclasses.asdict(e)
+    d["type"] = type(e).__name__
+    return d
+
+
+def _output(args: dict, events: list) -> AudioOutput:
+    return AudioOutput(
+        args.get("input_rate_hz", 22050),
+        device=args.get("device"),
+        latency=args.get("latency", "low"),
+        buffer_s=args.get("buffer_s", 2.0),
+        on_event=events.append,
+        device_rate_hz=args.get("device_rate_hz"),
+    )
+
+
+def _write_chunks(out: AudioOutput, x: np.ndarray, chunk: int, cancel=None) -> int:
+    n = 0
+    for i in range(0, len(x), chunk):
+        n += out.write(x[i : i + chunk], cancel)
+    return n
+
+
+def scenario_play(args: dict) -> dict:
+    """Play one utterance from an .npy file in chunks; wait until heard; report."""
+    x = np.load(args["input"]).astype(np.float32)
+    events: list = []
+    out = _output(args, events)
+    with out:
+        time.sleep(args.get("idle_before_s", 0.1))
+        t_write = time.monotonic()
+        out.begin_utterance(7)
+        written = _write_chunks(out, x, args.get("chunk", 1000))
+        out.end_utterance(7)
+        t_written = time.monotonic()
+        played = out.wait_played(7, args.get("timeout_s", 60.0) + len(x) / out.input_rate_hz)
+        t_played = time.monotonic()
+        # Keep feeding silence long enough for the last samples to reach the device.
+        time.sleep(out.output_latency_s + args.get("tail_s", 0.15))
+        stats = out.stats()
+    return {
+        "written": written,
+        "played": played,
+        "t_write": t_write,
+        "t_written": t_written,
+        "t_played": t_played,
+        "stats": dataclasses.asdict(stats),
+        "events": [_ev(e) for e in events],
+    }
+
+
+def scenario_abort(args: dict) -> dict:
+    """Play a long tone, abort after `abort_after_s`; measure how fast the output goes silent."""
+    rate = args.get("input_rate_hz", 48000)
+    n = int(rate * args.get("tone_s", 3.0))
+    x = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(n) / rate)).astype(np.float32)
+    events: list = []
+    out = _output(args, events)
+    cancel = threading.Event()
+    with out:
+        time.sleep(0.05)
+        out.begin_utterance(1)
+        writer = threading.Thread(target=_write_chunks, args=(out, x, 2048, cancel))
+        writer.start()
+        time.sleep(args.get("abort_after_s", 0.5))
+        ring = out.ring
+        read_before = ring.frames_read
+        t_abort = time.monotonic()
+        out.abort()
+        while ring.clear_pending:
+            time.sleep(0.0002)
+        t_silent = time.monotonic()
+        writer.join(5)
+        out.end_utterance(1)
+        finished = out.wait_played(1, 2.0)
+        time.sleep(out.output_latency_s + 0.2)
+        stats = out.stats()
+    return {
+        "read_before_abort": read_before,
+        "abort_to_jump_s": t_silent - t_abort,
+        "writer_returned": not writer.is_alive(),
+        "finished": finished,
+        "stats": dataclasses.asdict(stats),
+        "events": [_ev(e) for e in events],
+    }
+
+
+def scenario_pause(args: dict) -> dict:
+    """Play a ramp, pause for `pause_s`, resume; everything must still play, in order."""
+    x = np.load(args["input"]).astype(np.float32)
+    events: list = []
+    out = _output(args, events)
+    with out:
+        time.sleep(0.05)
+        out.begin_utterance(3)
+        _write_chunks(out, x, 4096)
+        out.end_utterance(3)
+        time.sleep(args.get("pause_after_s", 0.3))
+        out.pause()
+        time.sleep(0.05)
+        read_paused = out.ring.frames_read
+        time.sleep(args.get("pause_s", 0.3))
+        read_paused_end = out.ring.frames_read
+        out.resume()
+        played = out.wait_played(3, 10.0)
+        time.sleep(out.output_latency_s + 0.15)
+        stats = out.stats()
+    return {
+        "played": played,
+        "read_while_paused": read_paused_end - read_paused,
+        "stats": dataclasses.asdict(stats),
+        "events": [_ev(e) for e in events],
+    }
+
+
+def scenario_devices(args: dict) -> dict:
+    """List devices and open one by name substring and by index."""
+    from autovoice.audio_io import list_devices
+
+    devs = [dataclasses.asdict(d) for d in list_devices()]
+    opened = {}
+    for sel in args.get("open", []):
+        try:
+            with AudioOutput(22050, device=sel) as out:
+                time.sleep(0.05)
+                opened[str(sel)] = dataclasses.asdict(out.stats())
+        except AudioDeviceError as exc:
+            opened[str(sel)] = {"error": str(exc), "device": exc.device}
+    return {"devices": devs, "opened": opened}
+
+
+def scenario_reconnect(args: dict) -> dict:
+    """Open, let the parent kill and restart the server, report states over time."""
+    events: list = []
+    out = _output(args, events)
+    states = []
+    x = (0.3 * np.sin(2 * np.pi * 300.0 * np.arange(22050) / 22050)).astype(np.float32)
+    with out:
+        print("READY", flush=True)
+        deadline = time.monotonic() + args.get("run_s", 6.0)
+        uid = 0
+        while time.monotonic() < deadline:
+            uid += 1
+            out.begin_utterance(uid)
+            out.write(x[:2205])
+            out.end_utterance(uid)
+            out.wait_played(uid, 2.0)
+            states.append(out.stats().state)
+            time.sleep(0.05)
+        stats = out.stats()
+    return {"states": states, "stats": dataclasses.asdict(stats), "utterances": uid}
+
+
+SCENARIOS = {
+    "play": scenario_play,
+    "abort": scenario_abort,
+    "pause": scenario_pause,
+    "devices": scenario_devices,
+    "reconnect": scenario_reconnect,
+}
+
+
+def main() -> None:
+    name = sys.argv[1]
+    args = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    result = SCENARIOS[name](args)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
