@@ -80,9 +80,8 @@ class AudioEnv:
             timeout=timeout_s,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(
-                f"child failed (rc {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-            )
+            out, err = proc.stdout[-4000:], proc.stderr[-4000:]
+            raise AssertionError(f"child failed (rc {proc.returncode}):\n{out}\n{err}")
         return proc
 
     def run_json(self, code: str, *args: str, timeout_s: float = 60.0) -> dict:

@@ -585,12 +585,12 @@ class AudioOutput:
         n = len(mono)
         if self._pause_req:
             if not self._paused_out:
-                ring.peek_into(mono)  # fade out what would play next, keep it queued
+                got = ring.peek_into(mono)  # fade out what would play next, keep it queued
                 nf = min(len(self._fade_out), n)
                 mono[:nf] *= self._fade_out[:nf]
                 mono[nf:] = 0.0
                 self._paused_out = True
-                self._fade_in_pending = True
+                self._fade_in_pending = got > 0  # fade back in only what was faded out
             else:
                 mono.fill(0.0)
             return

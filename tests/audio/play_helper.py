@@ -53,9 +53,13 @@ def scenario_play(args: dict) -> dict:
     with out:
         time.sleep(args.get("idle_before_s", 0.1))
         t_write = time.monotonic()
+        if args.get("prefill"):  # unpaced device: queue everything before it plays
+            out.pause()
+            time.sleep(0.01)
         out.begin_utterance(7)
         written = _write_chunks(out, x, args.get("chunk", 1000))
         out.end_utterance(7)
+        out.resume()
         t_written = time.monotonic()
         played = out.wait_played(7, args.get("timeout_s", 60.0) + len(x) / out.input_rate_hz)
         t_played = time.monotonic()
