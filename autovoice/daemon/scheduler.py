@@ -1,0 +1,449 @@
+"""Which utterance speaks next: Speech Dispatcher's five priorities, stop, cancel, pause, resume.
+
+The interaction rules follow SSIP's priority model (docs/PROTOCOL.md has the table):
+
+================  ==========================================================================
+arriving          effect
+================  ==========================================================================
+important         Interrupts (cancels) a current utterance that is not `important`; cancels
+                  queued `notification` and `progress`; queued `message`/`text` wait (they
+                  are postponed, not dropped). Importants are spoken in arrival order.
+message           Waits for queued `important` and `message`. Cancels current and queued
+                  `text`, `notification`, `progress`. Never interrupts itself.
+text              Waits for `important` and `message`. Cancels current and queued `text`
+                  (only the latest text is spoken), `notification`, `progress`.
+notification      Dropped at once if anything of another priority is current or queued, or
+                  while paused; otherwise cancels current and queued `notification` (only
+                  the latest is spoken).
+progress          Spoken at once when nothing is current or queued. Otherwise it is held as
+                  the "last progress" (replacing, i.e. cancelling, an earlier held one) and
+                  spoken with priority `message` once its turn comes, so the final
+                  "100 %" is heard. Dropped while paused. Cancelled like `notification`.
+================  ==========================================================================
+
+Within a priority, utterances from different clients are served round-robin (the client
+served longest ago goes first), and each client's utterances in the order they came, so one
+client queueing many cannot starve the others.
+
+Thread: every method may be called from any thread (one lock guards the state). RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CancelReason", "Cancellation", "Priority", "Scheduler", "Utterance"]
+
+
+class Priority(str, enum.Enum):
+    """Speech Dispatcher's message priorities, highest first."""
+
+    IMPORTANT = "important"
+    MESSAGE = "message"
+    TEXT = "text"
+    NOTIFICATION = "notification"
+    PROGRESS = "progress"
+
+
+class CancelReason(str, enum.Enum):
+    """Why an utterance ended without being played to its end."""
+
+    STOP = "stop"
+    CANCEL = "cancel"
+    PRIORITY = "priority"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(eq=False)
+class Utterance:
+    """One accepted speak request, from queueing to its final event.
+
+    Attributes:
+        uid: Daemon-wide number (positive, increasing).
+        text: What to say.
+        priority: Its priority as requested.
+        client_id: The connection that sent it.
+        request_id: The client's `id`, echoed in its events.
+        payload: What the player needs (voice, options); opaque to the scheduler.
+        received_s: `time.monotonic()` when the request arrived.
+        cancel_event: Set when it is stopped or cancelled; the player checks it between chunks.
+        cancel_reason: Why it was cancelled (set with `cancel_event`).
+    """
+
+    uid: int
+    text: str
+    priority: Priority
+    client_id: int = 0
+    request_id: str | int | None = None
+    payload: Any = None
+    received_s: float = field(default_factory=time.monotonic)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_reason: CancelReason | None = None
+    effective: Priority | None = None
+    """Priority it is scheduled with (a held progress is spoken as message)."""
+    _settled: bool = False
+    _settle_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.effective is None:
+            self.effective = self.priority
+
+    def settle(self) -> bool:
+        """Claim the right to send this utterance's final event: True exactly once.
+
+        Thread: any. RT-safe: no.
+        """
+        with self._settle_lock:
+            if self._settled:
+                return False
+            self._settled = True
+            return True
+
+    @property
+    def settled(self) -> bool:
+        """Whether its final event was claimed."""
+        return self._settled
+
+    def _cancel(self, reason: CancelReason) -> None:
+        if not self.cancel_event.is_set():
+            self.cancel_reason = reason
+            self.cancel_event.set()
+
+
+@dataclass
+class Cancellation:
+    """Utterances a command or an arrival cancelled.
+
+    Attributes:
+        interrupted: The current utterance, if it was cancelled: its `cancel_event` is set and
+            the player ends it (and sends its final event).
+        removed: Utterances taken out of the queue (or dropped on arrival): nobody will play
+            them; the caller sends their final events.
+        position: For `submit`: utterances ahead of the new one when it was queued.
+    """
+
+    interrupted: Utterance | None = None
+    removed: list[Utterance] = field(default_factory=list)
+    position: int = 0
+
+    @property
+    def all(self) -> list[Utterance]:
+        """Every cancelled utterance, the interrupted one first."""
+        return ([self.interrupted] if self.interrupted else []) + self.removed
+
+
+class Scheduler:
+    """Queues utterances by priority and hands them, one at a time, to the player thread.
+
+    Args:
+        max_queued: Most utterances waiting at once; `submit` raises `OverflowError` beyond.
+
+    Thread: any; `next_utterance` and `finish` are the player thread's. RT-safe: no.
+    """
+
+    def __init__(self, max_queued: int = 4096) -> None:
+        self.max_queued = max_queued
+        self._lock = threading.Condition(threading.Lock())
+        self._queues: dict[Priority, list[Utterance]] = {p: [] for p in Priority}
+        self._held_progress: Utterance | None = None
+        self._current: Utterance | None = None
+        self._paused = False
+        self._closed = False
+        self._serial = itertools.count(1)
+        self._uids = itertools.count(1)
+        self._last_served: dict[int, int] = {}
+
+    # -- producers ---------------------------------------------------------------------------
+
+    def new_uid(self) -> int:
+        """A fresh utterance number. Thread: any."""
+        with self._lock:
+            return next(self._uids)
+
+    def submit(self, utt: Utterance) -> Cancellation:
+        """Apply the priority rules to a new utterance and queue it (or drop it).
+
+        Raises:
+            OverflowError: the queue holds `max_queued` utterances already.
+            RuntimeError: the scheduler is closed (the daemon is shutting down).
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("scheduler is closed")
+            if self._depth() >= self.max_queued:
+                raise OverflowError(f"{self.max_queued} utterances are queued already")
+            decision = Cancellation()
+            _RULES[utt.priority](self, utt, decision)
+            if not utt.cancel_event.is_set():
+                decision.position = self._position_of(utt)
+            self._lock.notify_all()
+            return decision
+
+    def _rule_important(self, utt: Utterance, d: Cancellation) -> None:
+        cur = self._current
+        if cur is not None and cur.effective is not Priority.IMPORTANT:
+            self._cancel_current(d)
+        self._cancel_queued(d, (Priority.NOTIFICATION, Priority.PROGRESS))
+        self._queues[Priority.IMPORTANT].append(utt)
+
+    def _rule_message(self, utt: Utterance, d: Cancellation) -> None:
+        low = (Priority.TEXT, Priority.NOTIFICATION, Priority.PROGRESS)
+        if self._current is not None and self._current.effective in low:
+            self._cancel_current(d)
+        self._cancel_queued(d, low)
+        self._queues[Priority.MESSAGE].append(utt)
+
+    def _rule_text(self, utt: Utterance, d: Cancellation) -> None:
+        low = (Priority.TEXT, Priority.NOTIFICATION, Priority.PROGRESS)
+        if self._current is not None and self._current.effective in low:
+            self._cancel_current(d)
+        self._cancel_queued(d, low)
+        self._queues[Priority.TEXT].append(utt)
+
+    def _rule_notification(self, utt: Utterance, d: Cancellation) -> None:
+        others = [u for u in self._busy() if u.effective is not Priority.NOTIFICATION]
+        if others or self._paused:
+            utt._cancel(CancelReason.PRIORITY)
+            d.removed.append(utt)
+            return
+        if self._current is not None:
+            self._cancel_current(d)
+        self._cancel_queued(d, (Priority.NOTIFICATION,))
+        self._queues[Priority.NOTIFICATION].append(utt)
+
+    def _rule_progress(self, utt: Utterance, d: Cancellation) -> None:
+        if self._paused:
+            utt._cancel(CancelReason.PRIORITY)
+            d.removed.append(utt)
+            return
+        if not self._busy():
+            self._queues[Priority.PROGRESS].append(utt)
+            return
+        held = self._held_progress
+        if held is not None:
+            self._remove(held)
+            held._cancel(CancelReason.PRIORITY)
+            d.removed.append(held)
+        utt.effective = Priority.MESSAGE
+        self._held_progress = utt
+        self._queues[Priority.MESSAGE].append(utt)
+
+    # -- control -----------------------------------------------------------------------------
+
+    def stop(self, client_id: int | None = None) -> Cancellation:
+        """Cancel the current utterance (if `client_id` is given: only if it is that client's)."""
+        with self._lock:
+            cur = self._current
+            if cur is None or cur.cancel_event.is_set():
+                return Cancellation()
+            if client_id is not None and cur.client_id != client_id:
+                return Cancellation()
+            cur._cancel(CancelReason.STOP)
+            return Cancellation(interrupted=cur)
+
+    def cancel(
+        self,
+        client_id: int | None = None,
+        uid: int | None = None,
+        reason: CancelReason = CancelReason.CANCEL,
+    ) -> Cancellation:
+        """Cancel the current and queued utterances that match.
+
+        Args:
+            client_id: Only this client's utterances (None = every client's).
+            uid: Only the utterance with this number (None = all that match `client_id`).
+            reason: Recorded on each cancelled utterance.
+
+        """
+        with self._lock:
+            out = Cancellation()
+
+            def matches(u: Utterance) -> bool:
+                return (client_id is None or u.client_id == client_id) and (
+                    uid is None or u.uid == uid
+                )
+
+            cur = self._current
+            if cur is not None and not cur.cancel_event.is_set() and matches(cur):
+                cur._cancel(reason)
+                out.interrupted = cur
+            for queue in self._queues.values():
+                for u in [u for u in queue if matches(u)]:
+                    self._remove(u)
+                    u._cancel(reason)
+                    out.removed.append(u)
+            self._lock.notify_all()
+            return out
+
+    def pause(self) -> bool:
+        """Hold: no new utterance starts until `resume`. Returns False if already paused."""
+        with self._lock:
+            was = self._paused
+            self._paused = True
+            return not was
+
+    def resume(self) -> bool:
+        """Continue after `pause`. Returns False if it was not paused."""
+        with self._lock:
+            was = self._paused
+            self._paused = False
+            self._lock.notify_all()
+            return was
+
+    def close(self) -> Cancellation:
+        """Cancel everything (reason shutdown) and make `next_utterance` return None."""
+        out = self.cancel(reason=CancelReason.SHUTDOWN)
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        return out
+
+    # -- the player thread -------------------------------------------------------------------
+
+    def next_utterance(self, timeout_s: float | None = None) -> Utterance | None:
+        """Wait for the next utterance to speak and make it current.
+
+        Returns:
+            The utterance, or None on timeout or when closed.
+
+        Thread: the player thread.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._lock:
+            while True:
+                if self._closed:
+                    return None
+                if not self._paused:
+                    utt = self._pop_next()
+                    if utt is not None:
+                        self._current = utt
+                        return utt
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._lock.wait(remaining)
+
+    def finish(self, utt: Utterance) -> None:
+        """The player is done with `utt` (played, cancelled or failed). Thread: player."""
+        with self._lock:
+            if self._current is utt:
+                self._current = None
+            self._lock.notify_all()
+
+    # -- introspection -----------------------------------------------------------------------
+
+    @property
+    def current(self) -> Utterance | None:
+        """The utterance being spoken, if any."""
+        return self._current
+
+    @property
+    def paused(self) -> bool:
+        """Whether playback is held."""
+        return self._paused
+
+    def queue_depth(self) -> int:
+        """Utterances waiting (not counting the current one)."""
+        with self._lock:
+            return self._depth()
+
+    def queued(self) -> list[Utterance]:
+        """Waiting utterances in the order they would be spoken now (for status)."""
+        with self._lock:
+            order: list[Utterance] = []
+            for p in Priority:
+                order.extend(self._fair_order(self._queues[p]))
+            return order
+
+    # -- internals (lock held) ---------------------------------------------------------------
+
+    def _depth(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    def _busy(self) -> list[Utterance]:
+        busy = [u for q in self._queues.values() for u in q]
+        if self._current is not None and not self._current.cancel_event.is_set():
+            busy.append(self._current)
+        return busy
+
+    def _cancel_current(self, d: Cancellation) -> None:
+        cur = self._current
+        if cur is not None and not cur.cancel_event.is_set():
+            cur._cancel(CancelReason.PRIORITY)
+            d.interrupted = cur
+
+    def _cancel_queued(self, d: Cancellation, priorities: tuple[Priority, ...]) -> None:
+        for queue in self._queues.values():
+            for u in [u for u in queue if u.priority in priorities]:
+                self._remove(u)
+                u._cancel(CancelReason.PRIORITY)
+                d.removed.append(u)
+
+    def _remove(self, utt: Utterance) -> None:
+        queue = self._queues[utt.effective or utt.priority]
+        if utt in queue:
+            queue.remove(utt)
+        if self._held_progress is utt:
+            self._held_progress = None
+
+    def _fair_order(self, queue: list[Utterance]) -> list[Utterance]:
+        # Round-robin over clients, the client served longest ago first; FIFO per client.
+        per_client: dict[int, deque[Utterance]] = {}
+        for u in queue:
+            per_client.setdefault(u.client_id, deque()).append(u)
+        heap = [(self._last_served.get(c, 0), q[0].uid, c) for c, q in per_client.items()]
+        heapq.heapify(heap)
+        serial = max(self._last_served.values(), default=0) + 1
+        order: list[Utterance] = []
+        while heap:
+            _, _, client = heapq.heappop(heap)
+            mine = per_client[client]
+            order.append(mine.popleft())
+            if mine:
+                heapq.heappush(heap, (serial, mine[0].uid, client))
+                serial += 1
+        return order
+
+    def _pop_next(self) -> Utterance | None:
+        for p in Priority:
+            queue = self._queues[p]
+            if not queue:
+                continue
+            firsts: dict[int, Utterance] = {}
+            for u in queue:
+                firsts.setdefault(u.client_id, u)
+            pick = min(
+                firsts.values(), key=lambda u: (self._last_served.get(u.client_id, 0), u.uid)
+            )
+            self._remove(pick)
+            self._last_served[pick.client_id] = next(self._serial)
+            if len(self._last_served) > 4096:
+                self._prune_served()
+            return pick
+        return None
+
+    def _prune_served(self) -> None:
+        waiting = {u.client_id for q in self._queues.values() for u in q}
+        self._last_served = {c: s for c, s in self._last_served.items() if c in waiting}
+
+    def _position_of(self, utt: Utterance) -> int:
+        order: list[Utterance] = []
+        for p in Priority:
+            order.extend(self._fair_order(self._queues[p]))
+        return order.index(utt) if utt in order else 0
+
+
+_RULES = {
+    Priority.IMPORTANT: Scheduler._rule_important,
+    Priority.MESSAGE: Scheduler._rule_message,
+    Priority.TEXT: Scheduler._rule_text,
+    Priority.NOTIFICATION: Scheduler._rule_notification,
+    Priority.PROGRESS: Scheduler._rule_progress,
+}

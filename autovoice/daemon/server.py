@@ -1,0 +1,566 @@
+"""The daemon: an asyncio Unix-socket server in front of the scheduler and the player thread.
+
+Each connection has its own reader (lines are parsed and answered one by one) and its own
+writer task fed by a bounded outbox, so a slow or dead client never blocks anyone else: when a
+client stops reading and its outbox fills, that client alone is disconnected. Events from the
+player and audio threads reach the loop through `call_soon_threadsafe`.
+
+Thread: the event loop, except `Daemon.run` (main thread) and what it starts. RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autovoice.config import AppConfig
+from autovoice.daemon import protocol as p
+from autovoice.daemon.metrics import Metrics
+from autovoice.daemon.paths import SocketLock, prepare_socket_path
+from autovoice.daemon.player import Output, Player, SpeakPayload
+from autovoice.daemon.scheduler import Cancellation, Priority, Scheduler, Utterance
+from autovoice.engines import SpeakOptions, Synthesizer, list_voices
+
+__all__ = ["Daemon", "ServeOptions", "make_output"]
+
+_LOG = logging.getLogger(__name__)
+
+READ_SIZE = 1 << 16
+"""Bytes read from a socket at a time."""
+OUTBOX_EVENTS = 4096
+"""Events waiting for a slow client at most; beyond that the client is disconnected."""
+LINE_SLACK_BYTES = 1 << 16
+"""Room in a request line beyond its text (fields, JSON escapes are counted separately)."""
+SHUTDOWN_FLUSH_S = 0.2
+"""How long final events may take to reach clients at shutdown."""
+NULL_DEVICE = "null"
+"""`--device null`: no sound card; audio is consumed in real time and thrown away."""
+
+
+def max_line_bytes(max_text_bytes: int) -> int:
+    """Longest request line accepted: the text fully \\u-escaped (6 bytes a byte) plus slack."""
+    return 6 * max_text_bytes + LINE_SLACK_BYTES
+
+
+def server_version() -> str:
+    """The installed autovoice version, or "dev"."""
+    try:
+        from importlib.metadata import version
+
+        return version("autovoice")
+    except Exception:
+        return "dev"
+
+
+def make_output(config: AppConfig, input_rate_hz: int, on_event: Callable[[Any], None]) -> Output:
+    """The audio output for `config.audio` (not started): PortAudio, or the null sink."""
+    from autovoice import audio_io
+    from autovoice.daemon.nullout import NullOutput
+
+    audio = config.audio
+    if audio.device == NULL_DEVICE:
+        return NullOutput(input_rate_hz, buffer_s=audio.lookahead_s, on_event=on_event)
+    return audio_io.AudioOutput(
+        input_rate_hz,
+        device=audio.device,
+        latency=audio.latency,
+        buffer_s=audio.lookahead_s,
+        on_event=on_event,
+    )
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How `autovoice serve` was asked to run.
+
+    Attributes:
+        socket_path: Where to listen.
+        private_dir: Whether the socket's directory is the per-user default (forced to 0700).
+        load_config: Re-reads the configuration on SIGHUP (file plus command-line options);
+            None keeps the configuration the daemon started with.
+        ready_stream: Where the one `ready` line is printed (None: stderr).
+    """
+
+    socket_path: Path
+    private_dir: bool = False
+    load_config: Callable[[], AppConfig] | None = None
+    ready_stream: Any = None
+
+
+class Connection:
+    """One client connection: its id, peer, outbox and writer task."""
+
+    def __init__(self, cid: int, writer: asyncio.StreamWriter, peer_pid: int) -> None:
+        self.id = cid
+        self.peer_pid = peer_pid
+        self.writer = writer
+        self.subscribed = False
+        self.closed = False
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_EVENTS)
+        self.task = asyncio.get_running_loop().create_task(self._drain())
+
+    def send(self, data: bytes) -> None:
+        """Queue one encoded event; a client too slow to take it is disconnected."""
+        if self.closed:
+            return
+        try:
+            self.outbox.put_nowait(data)
+        except asyncio.QueueFull:
+            _LOG.warning(
+                "client %d (pid %d) is not reading; disconnecting it", self.id, self.peer_pid
+            )
+            self.abort()
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                data = await self.outbox.get()
+                if data is None:
+                    break
+                self.writer.write(data)
+                await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.abort()
+
+    async def flush_and_close(self, timeout_s: float) -> None:
+        """Send what is queued (up to `timeout_s`), then close."""
+        if not self.closed:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.outbox.put_nowait(None)
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self.task), timeout_s)
+        self.abort()
+
+    def abort(self) -> None:
+        """Close at once."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.task.done() and self.task is not asyncio.current_task():
+            self.task.cancel()
+        with contextlib.suppress(Exception):
+            self.writer.transport.abort()
+
+
+class Daemon:
+    """The AutoVoice daemon: socket, scheduler, player, metrics.
+
+    Args:
+        config: Effective configuration (overrides applied).
+        options: Socket and reload settings.
+        make_output: Factory of the audio output (see `make_output`).
+    """
+
+    def __init__(
+        self,
+        config: AppConfig,
+        options: ServeOptions,
+        make_output: Callable[..., Output] = make_output,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self._make_output = make_output
+        self.scheduler = Scheduler()
+        self.metrics = Metrics()
+        self.player: Player | None = None
+        self._connections: dict[int, Connection] = {}
+        self._ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._closing = False
+        self._stopped: asyncio.Event | None = None
+        self._reload_lock: asyncio.Lock | None = None
+        self._lock = SocketLock(options.socket_path)
+        self._bound = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM/SIGINT. Returns the exit code (0 on a clean stop).
+
+        Raises:
+            SocketInUse: another daemon serves the socket.
+            VoiceError, EngineError, AudioDeviceError: the voice or audio cannot be opened.
+        """
+        path = self.options.socket_path
+        prepare_socket_path(path, self.options.private_dir)
+        self._lock.acquire()
+        try:
+            prepare_socket_path(path, self.options.private_dir)
+            started = time.monotonic()
+            synth = Synthesizer.load(self.config)
+            _LOG.info(
+                "voice %s (%d Hz) on %s loaded in %.2f s",
+                synth.voice.name,
+                synth.sample_rate,
+                synth.engine_name,
+                time.monotonic() - started,
+            )
+            self.player = Player(
+                self.scheduler,
+                self.config,
+                synth,
+                self._make_output,
+                self._emit_threadsafe,
+                self.metrics,
+            )
+            self.player.start()
+            return asyncio.run(self._serve())
+        finally:
+            _LOG.debug("loop done")
+            if self.player is not None:
+                self.player.close()
+            _LOG.debug("player closed")
+            if self._bound:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            self._lock.release()
+            _LOG.debug("socket released")
+
+    async def _serve(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        path = self.options.socket_path
+        old_umask = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._on_connect, path=str(path), limit=READ_SIZE, backlog=256
+            )
+        finally:
+            os.umask(old_umask)
+        self._bound = True
+        os.chmod(path, 0o600)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self._request_shutdown, sig)
+        self._loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        info = self.player.info() if self.player else {}
+        stream = self.options.ready_stream or sys.stderr
+        print(
+            f"ready socket={path} pid={os.getpid()} voice={info.get('voice')} "
+            f"engine={info.get('engine')} device={info.get('audio', {}).get('device')!r}",
+            file=stream,
+            flush=True,
+        )
+        await self._stopped.wait()
+        await self._shutdown()
+        _LOG.debug("shutdown done")
+        return 0
+
+    def _request_shutdown(self, sig: int) -> None:
+        _LOG.info("got %s; shutting down", signal.Signals(sig).name)
+        if self._stopped is not None:
+            self._stopped.set()
+
+    def _request_reload(self) -> None:
+        _LOG.info("got SIGHUP; reloading the configuration")
+        asyncio.get_running_loop().create_task(self.reload())
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        self._settle_removed(self.scheduler.close(), final_for_current=True)
+        await asyncio.sleep(0)
+        conns = list(self._connections.values())
+        if conns:
+            await asyncio.gather(*(c.flush_and_close(SHUTDOWN_FLUSH_S) for c in conns))
+        self._connections.clear()
+
+    async def reload(self) -> bool:
+        """Re-read the config file and load its voice off the loop, then swap it in.
+
+        Clients stay connected; a bad config or voice is logged and the old one kept.
+        """
+        from autovoice.errors import AutoVoiceError
+
+        assert self._reload_lock is not None
+        async with self._reload_lock:
+            load = self.options.load_config
+            try:
+                config = load() if load is not None else self.config
+                loop = asyncio.get_running_loop()
+                synth = await loop.run_in_executor(None, Synthesizer.load, config)
+            except AutoVoiceError as exc:
+                _LOG.error("reload failed, keeping the old configuration: %s", exc)
+                return False
+            if config.daemon.socket != self.config.daemon.socket:
+                _LOG.warning("reload: a new daemon.socket takes effect only on restart")
+            self.config = config
+            if self.player is not None:
+                self.player.swap(config, synth)
+            _LOG.info("configuration reloaded from %s", config.source)
+            return True
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        sock = writer.get_extra_info("socket")
+        pid, uid = 0, -1
+        with contextlib.suppress(OSError, AttributeError):
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            pid, uid, _gid = struct.unpack("3i", creds)
+        conn = Connection(next(self._ids), writer, pid)
+        if uid != os.getuid():
+            _LOG.warning("refused a connection from uid %d (pid %d): not our user", uid, pid)
+            self._reply_error(
+                conn,
+                p.RequestError(
+                    p.ErrorCode.PERMISSION_DENIED,
+                    f"this daemon serves uid {os.getuid()} only; your uid is {uid}",
+                ),
+            )
+            await conn.flush_and_close(1.0)
+            return
+        if self._closing:
+            self._reply_error(conn, p.RequestError(p.ErrorCode.SHUTTING_DOWN, "shutting down"))
+            await conn.flush_and_close(0.2)
+            return
+        self._connections[conn.id] = conn
+        try:
+            await self._read_loop(conn, reader)
+        finally:
+            self._connections.pop(conn.id, None)
+            await conn.flush_and_close(1.0)
+
+    async def _read_loop(self, conn: Connection, reader: asyncio.StreamReader) -> None:
+        buf = bytearray()
+        scanned = 0
+        discarding = False
+        while not conn.closed:
+            try:
+                data = await reader.read(READ_SIZE)
+            except (ConnectionError, OSError):
+                return
+            received_s = time.monotonic()
+            if not data:
+                if buf and not discarding:
+                    self._reply_error(
+                        conn,
+                        p.RequestError(
+                            p.ErrorCode.TRUNCATED_LINE,
+                            f"connection closed in the middle of a line ({len(buf)} bytes "
+                            "without a newline)",
+                        ),
+                    )
+                return
+            buf += data
+            while True:
+                nl = buf.find(b"\n", scanned)
+                if nl < 0:
+                    scanned = len(buf)
+                    break
+                line = bytes(buf[:nl])
+                del buf[: nl + 1]
+                scanned = 0
+                if discarding:
+                    discarding = False
+                    continue
+                self._handle_line(conn, line, received_s)
+            limit = max_line_bytes(self.config.daemon.max_text_bytes)
+            if len(buf) > limit:
+                if not discarding:
+                    self._reply_error(
+                        conn,
+                        p.RequestError(
+                            p.ErrorCode.LINE_TOO_LONG,
+                            f"a request line may be at most {limit} bytes; skipping to the next "
+                            "newline",
+                        ),
+                    )
+                    discarding = True
+                buf.clear()
+                scanned = 0
+
+    def _handle_line(self, conn: Connection, line: bytes, received_s: float) -> None:
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            return
+        try:
+            request = p.parse_request(line, self.config.daemon.max_text_bytes)
+            self._dispatch_request(conn, request, received_s)
+        except p.RequestError as exc:
+            self.metrics.count("rejected")
+            self._reply_error(conn, exc)
+        except Exception as exc:  # a bug must not take the connection down silently
+            _LOG.exception("request failed")
+            self._reply_error(conn, p.RequestError(p.ErrorCode.INTERNAL, f"internal error: {exc}"))
+
+    def _reply_error(self, conn: Connection, exc: p.RequestError) -> None:
+        conn.send(p.encode_event(p.Error.from_exception(exc, exc.request_id).to_event()))
+
+    def _reply(self, conn: Connection, event: p.Event) -> None:
+        conn.send(p.encode_event(event.to_event()))
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _dispatch_request(self, conn: Connection, req: p.Request, received_s: float) -> None:
+        if isinstance(req, p.Speak):
+            self._speak(conn, req, received_s)
+        elif isinstance(req, p.Stop):
+            done = self._apply(self.scheduler.stop())
+            self._reply(conn, p.Ok(cmd="stop", id=req.id, utterances=done))
+        elif isinstance(req, p.Cancel):
+            client = conn.id if req.scope == "self" else None
+            done = self._apply(self.scheduler.cancel(client_id=client, uid=req.utterance))
+            if req.utterance is not None and not done:
+                raise p.RequestError(
+                    p.ErrorCode.NOT_FOUND,
+                    f"utterance {req.utterance} is not queued or speaking",
+                    req.id,
+                )
+            self._reply(conn, p.Ok(cmd="cancel", id=req.id, utterances=done))
+        elif isinstance(req, p.Pause):
+            self.scheduler.pause()
+            if self.player is not None:
+                self.player.pause()
+            self._reply(conn, p.Ok(cmd="pause", id=req.id))
+        elif isinstance(req, p.Resume):
+            self.scheduler.resume()
+            if self.player is not None:
+                self.player.resume()
+            self._reply(conn, p.Ok(cmd="resume", id=req.id))
+        elif isinstance(req, p.Status):
+            self._reply(conn, p.StatusReply(id=req.id, status=self.status()))
+        elif isinstance(req, p.Voices):
+            self._reply(conn, p.VoicesReply(id=req.id, voices=self.voices()))
+        elif isinstance(req, p.Config):
+            self._reply(
+                conn,
+                p.ConfigReply(id=req.id, config=self.config.to_dict(), source=self.config.source),
+            )
+        elif isinstance(req, p.Subscribe):
+            conn.subscribed = True
+            self._reply(conn, p.Ok(cmd="subscribe", id=req.id))
+        elif isinstance(req, p.Ping):
+            self._reply(conn, p.Pong(id=req.id, server=f"autovoice {server_version()}"))
+
+    def _speak(self, conn: Connection, req: p.Speak, received_s: float) -> None:
+        if self._closing:
+            raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, "the daemon is shutting down", req.id)
+        gain = None
+        if req.volume is not None:
+            gain = min(4.0, self.config.synthesis.gain * req.volume)
+        options = SpeakOptions(rate=req.rate, gain=gain, speaker=req.speaker)
+        priority = Priority(req.priority or p.DEFAULT_PRIORITY)
+        utt = Utterance(
+            uid=self.scheduler.new_uid(),
+            text=req.text,
+            priority=priority,
+            client_id=conn.id,
+            request_id=req.id,
+            payload=SpeakPayload(req.voice, options),
+            received_s=received_s,
+        )
+        try:
+            decision = self.scheduler.submit(utt)
+        except OverflowError as exc:
+            raise p.RequestError(p.ErrorCode.QUEUE_FULL, str(exc), req.id) from None
+        except RuntimeError as exc:
+            raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, str(exc), req.id) from None
+        self.metrics.count("accepted")
+        self._dispatch(
+            utt,
+            p.Queued(
+                utterance=utt.uid,
+                id=req.id,
+                priority=priority.value,
+                position=decision.position,
+            ),
+        )
+        self._apply(decision)
+
+    def _apply(self, cancellation: Cancellation) -> list[int]:
+        """Silence an interrupted utterance and send the final events of removed ones."""
+        if cancellation.interrupted is not None and self.player is not None:
+            self.player.interrupt(cancellation.interrupted)
+        self._settle_removed(cancellation)
+        return [u.uid for u in cancellation.all]
+
+    def _settle_removed(self, cancellation: Cancellation, final_for_current: bool = False) -> None:
+        targets = list(cancellation.removed)
+        if final_for_current and cancellation.interrupted is not None:
+            targets.insert(0, cancellation.interrupted)
+        for utt in targets:
+            if utt.settle():
+                self.metrics.count("cancelled")
+                reason = utt.cancel_reason.value if utt.cancel_reason else "cancel"
+                self._dispatch(
+                    utt, p.Cancelled(utterance=utt.uid, id=utt.request_id, reason=reason)
+                )
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _emit_threadsafe(self, utt: Utterance, event: p.Event) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._dispatch, utt, event)
+
+    def _dispatch(self, utt: Utterance, event: p.Event) -> None:
+        data = p.encode_event(event.to_event())
+        owner = self._connections.get(utt.client_id)
+        if owner is not None:
+            owner.send(data)
+        for conn in list(self._connections.values()):
+            if conn.subscribed and conn is not owner:
+                conn.send(data)
+
+    # -- information -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Everything `status` reports (see docs/PROTOCOL.md)."""
+        info = self.player.info() if self.player else {}
+        cur = self.scheduler.current
+        state = "paused" if self.scheduler.paused else ("speaking" if cur else "idle")
+        out: dict[str, Any] = {
+            "version": server_version(),
+            "protocol": p.PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "socket": str(self.options.socket_path),
+            "state": state,
+            "current": cur.uid if cur else None,
+            "queue_depth": self.scheduler.queue_depth(),
+            "clients": len(self._connections),
+            "config_source": self.config.source,
+        }
+        out.update(info)
+        out.update(self.metrics.snapshot())
+        return out
+
+    def voices(self) -> list[dict[str, Any]]:
+        """The voices this config can use, as JSON-ready dicts (the daemon's voice first)."""
+        current = self.player.info().get("voice") if self.player else None
+        found = []
+        for v in list_voices(self.config):
+            found.append(
+                {
+                    "name": v.name,
+                    "language": v.language,
+                    "sample_rate_hz": v.sample_rate,
+                    "num_speakers": v.num_speakers,
+                    "speakers": sorted(v.speaker_id_map, key=v.speaker_id_map.get)
+                    if v.speaker_id_map
+                    else [],
+                    "quality": v.quality,
+                    "path": str(v.model_path),
+                    "active": v.name == current,
+                }
+            )
+        found.sort(key=lambda d: not d["active"])
+        return found
