@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -51,6 +52,15 @@ def scenario_play(args: dict) -> dict:
     events: list = []
     out = _output(args, events)
     with out:
+        rec = None
+        if args.get("jack_rec"):  # record our JACK output port with jackd2's jack_rec
+            seconds = str(args["jack_rec_s"])
+            rec = subprocess.Popen(
+                ["jack_rec", "-f", args["jack_rec"], "-d", seconds, "-b", "32", "PortAudio:out_0"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(0.3)
         time.sleep(args.get("idle_before_s", 0.1))
         t_write = time.monotonic()
         if args.get("prefill"):  # unpaced device: queue everything before it plays
@@ -66,6 +76,8 @@ def scenario_play(args: dict) -> dict:
         # Keep feeding silence long enough for the last samples to reach the device.
         time.sleep(out.output_latency_s + args.get("tail_s", 0.15))
         stats = out.stats()
+        if rec is not None:
+            rec.wait(30)
     return {
         "written": written,
         "played": played,

@@ -8,6 +8,11 @@ the device.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import time
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +20,7 @@ import pytest
 import soxr
 
 from tests.audio.play_helper import CHILD
-from tests.audio_fixtures import AudioEnv
+from tests.audio_fixtures import REPO_ROOT, AudioEnv, make_alsa_env, start_pulse_server
 
 RATE = 22050
 FADE_S = 0.004  # autovoice.audio_io.output.DEFAULT_FADE_S
@@ -214,3 +219,62 @@ def test_list_and_select_devices(pulse_audio: AudioEnv) -> None:
     assert "error" in opened["99"]
     if tee_index == 1:
         assert opened["1"]["device_name"] == "autovoice_tee"
+
+
+def test_22050_voice_on_48000_only_device(jack_audio: AudioEnv, tmp_path: Path) -> None:
+    """JACK at 48 kHz refuses 22050 Hz: the output opens at 48000 and resamples (soxr)."""
+    if shutil.which("jack_rec") is None:
+        pytest.skip("jack_rec (jackd2) missing")
+    x = _signal(0.5, seed=4)
+    rec = tmp_path / "rec.wav"
+    args = {
+        "input": _save(tmp_path, x),
+        "chunk": 1000,
+        "device": "system",
+        "jack_rec": str(rec),
+        "jack_rec_s": 1.5,
+    }
+    res = jack_audio.run_json(CHILD, "play", json.dumps(args))
+    st = res["stats"]
+    assert st["device_rate_hz"] == 48000 and st["input_rate_hz"] == RATE
+    assert st["device_name"] == "system" and st["underruns"] == 0 and res["played"]
+    with wave.open(str(rec), "rb") as w:
+        assert w.getframerate() == 48000
+        got = np.frombuffer(w.readframes(w.getnframes()), "<i4").astype(np.float64) / 2**31
+    ref = _soxr_reference(x, 1000, RATE, 48000)
+    ref = ref[np.flatnonzero(np.abs(ref) > 1e-6)[0] :]
+    start = np.flatnonzero(np.abs(got) > 1e-6)[0]
+    assert np.abs(got[start : start + len(ref)] - ref).max() < 1e-6
+
+
+def test_device_loss_reconnects(tmp_path: Path) -> None:
+    """PulseAudio dies and comes back: the output reports "reconnecting", then "ok" again."""
+    server = start_pulse_server(tmp_path / "pulse")
+    (tmp_path / "a").mkdir()
+    env = make_alsa_env(tmp_path / "a", "pulse", server.vars)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "reconnect", json.dumps({"run_s": 5.0})],
+        env=env.env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "READY"
+        time.sleep(1.0)
+        server.stop()
+        time.sleep(1.5)
+        server = start_pulse_server(tmp_path / "pulse")
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        server.stop()
+    res = json.loads(out.strip().splitlines()[-1])
+    states = res["states"]
+    assert "reconnecting" in states, err
+    assert states[-1] == "ok" and states[0] == "ok"
+    assert res["stats"]["reconnects"] >= 1
+    # Utterances kept finishing while the device was away (audio discarded in real time).
+    assert res["utterances"] > 20
+    assert "reconnecting" in err
