@@ -120,6 +120,10 @@ def test_first_audio_timestamps(pulse_audio: AudioEnv, tmp_path: Path) -> None:
         first["monotonic_s"] + first["output_latency_s"]
     )
     assert first["dac_time_s"] > 0
+    print(
+        f"first audio: {(first['monotonic_s'] - res['t_write'] - lead_s) * 1e3:+.1f} ms vs ideal, "
+        f"output latency {first['output_latency_s'] * 1e3:.1f} ms"
+    )
     assert res["t_played"] >= played["monotonic_s"]
     # What reached the device: silence, then exactly the sound.
     got = _played(pulse_audio)
@@ -146,6 +150,11 @@ def test_abort_fades_to_silence_within_one_block(pulse_audio: AudioEnv) -> None:
     # No click: no step larger than the 440 Hz tone's own steepest step (0.5 * 2*pi*440/rate).
     assert np.abs(np.diff(got[: tone_frames + 10])).max() < 0.5 * 2 * np.pi * 440 / rate * 1.05
     assert res["abort_to_jump_s"] < 3 * st["blocksize_frames"] / rate + 0.02
+    print(
+        f"abort: {after_abort} frames ({after_abort / rate * 1e3:.1f} ms) played after abort(), "
+        f"reader jumped {res['abort_to_jump_s'] * 1e3:.1f} ms after it, "
+        f"block {st['blocksize_frames']} frames"
+    )
 
 
 def test_pause_holds_and_resume_continues(pulse_audio: AudioEnv, tmp_path: Path) -> None:
