@@ -26,10 +26,17 @@ fi
 
 PYTHON="${PYTHON:-python3}"
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-# The CPU build of PyTorch 2.13.0 (the torch extra; pinned so pip does not fetch a CUDA build).
-.venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install -q -e ".[torch,dev]" 2>&1 | grep -v "^WARNING: Location" || true
+pip_install() {  # quiet unless it fails
+  if ! .venv/bin/python -m pip install -q "$@" >.venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    echo "setup: pip install $* failed" >&2
+    exit 1
+  fi
+}
+pip_install --upgrade pip
+# PyTorch for the torch extra, pinned to 2.13.0 (its CPU build is what this project tests with).
+pip_install "torch==2.13.0"
+pip_install -e ".[torch,dev]"
 .venv/bin/autovoice --version >&2
 
 if ((SPEAK)); then
