@@ -644,38 +644,47 @@ class AudioOutput:
         backoff = RECONNECT_INITIAL_S
         next_try = 0.0
         while not self._closing:
-            if self._state == "ok":
-                self._event_wake.wait(0.05)
-            else:
-                self._event_wake.wait(self._block_s)
-                self._discard_block()
-            if self._closing:
-                break
-            self._deliver()
-            now = time.monotonic()
-            if self._state == "ok" and self._stream_failed(now):
-                self._state = "reconnecting"
-                log.warning(
-                    "audio output %r lost (%s); reconnecting",
-                    self._device_name,
-                    self._last_error or "stream stopped",
-                )
-                self._close_stream()
-                self._last_cb_mono = now
-                backoff = RECONNECT_INITIAL_S
-                next_try = now + backoff
-            elif self._state == "reconnecting" and now >= next_try:
-                try:
-                    self._reinit_portaudio()
-                    self._open_stream(first=False)
-                    self._reconnects += 1
-                    log.info("audio output %r back", self._device_name)
-                except AudioDeviceError as exc:
-                    self._last_error = str(exc)
-                    log.warning("audio output: reopen failed (%s); retry in %.1f s", exc, backoff)
-                    backoff = min(backoff * 2, RECONNECT_MAX_S)
-                    next_try = now + backoff
+            try:
+                backoff, next_try = self._event_step(backoff, next_try)
+            except Exception:  # keep the thread alive whatever happens
+                log.exception("audio output: event thread error")
+                time.sleep(0.1)
         self._deliver()
+
+    def _event_step(self, backoff: float, next_try: float) -> tuple[float, float]:
+        """One turn of the event thread: wait, deliver events, check health, reconnect."""
+        if self._state == "ok":
+            self._event_wake.wait(0.05)
+        else:
+            self._event_wake.wait(self._block_s)
+            self._discard_block()
+        if self._closing:
+            return backoff, next_try
+        self._deliver()
+        now = time.monotonic()
+        if self._state == "ok" and self._stream_failed(now):
+            self._state = "reconnecting"
+            log.warning(
+                "audio output %r lost (%s); reconnecting",
+                self._device_name,
+                self._last_error or "stream stopped",
+            )
+            self._close_stream()
+            self._last_cb_mono = now
+            backoff = RECONNECT_INITIAL_S
+            next_try = now + backoff
+        elif self._state == "reconnecting" and now >= next_try:
+            try:
+                self._reinit_portaudio()
+                self._open_stream(first=False)
+                self._reconnects += 1
+                log.info("audio output %r back", self._device_name)
+            except AudioDeviceError as exc:
+                self._last_error = str(exc)
+                log.warning("audio output: reopen failed (%s); retry in %.1f s", exc, backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                next_try = now + backoff
+        return backoff, next_try
 
     def _stream_failed(self, now: float) -> bool:
         stream = self._stream

@@ -22,9 +22,11 @@ from autovoice.errors import AudioDeviceError
 CHILD = "from tests.audio.play_helper import main; main()"
 
 
-def _ev(e: object) -> dict:
+def _ev(item: tuple) -> dict:
+    e, thread = item
     d = dataclasses.asdict(e)
     d["type"] = type(e).__name__
+    d["thread"] = thread
     return d
 
 
@@ -34,7 +36,7 @@ def _output(args: dict, events: list) -> AudioOutput:
         device=args.get("device"),
         latency=args.get("latency", "low"),
         buffer_s=args.get("buffer_s", 2.0),
-        on_event=events.append,
+        on_event=lambda e: events.append((e, threading.current_thread().name)),
         device_rate_hz=args.get("device_rate_hz"),
     )
 

@@ -111,6 +111,7 @@ def test_first_audio_timestamps(pulse_audio: AudioEnv, tmp_path: Path) -> None:
     (first,) = _events(res, "FirstAudio")
     (played,) = _events(res, "UtterancePlayed")
     assert first["utterance_id"] == 7 and not played["aborted"]
+    assert first["thread"] == played["thread"] == "autovoice-audio-events"
     block_s = st["blocksize_frames"] / st["device_rate_hz"]
     # The ring was empty when writing began: the first sound leaves it lead_s later.
     assert abs(first["monotonic_s"] - (res["t_write"] + lead_s)) < 2 * block_s + 0.03
