@@ -195,6 +195,7 @@ class Player:
         audio = {
             "device": getattr(stats, "device_name", ""),
             "device_rate_hz": getattr(stats, "device_rate_hz", 0),
+            "channels": getattr(stats, "channels", 1),
             "output_latency_ms": round(getattr(stats, "output_latency_s", 0.0) * 1e3, 2),
             "underruns": getattr(stats, "underruns", 0),
             "state": getattr(stats, "state", ""),

@@ -1,0 +1,102 @@
+"""Fixtures for the daemon tests: a real `autovoice serve` on the virtual PulseAudio device."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autovoice.daemon.testing import DaemonProcess, RawConnection
+from tests.audio_fixtures import REPO_ROOT, AudioEnv, make_alsa_env
+
+LOUD = 1e-3
+"""A captured frame above this magnitude is speech."""
+
+
+class DeviceDaemon:
+    """A running daemon, its virtual device, and helpers to read what reached the device."""
+
+    def __init__(self, proc: DaemonProcess, audio: AudioEnv) -> None:
+        self.proc = proc
+        self.audio = audio
+        self.socket = proc.socket_path
+        with self.connect() as conn:
+            status = conn.request({"cmd": "status", "id": "s"})["status"]
+        self.rate_hz = int(status["audio"]["device_rate_hz"])
+        self.channels = int(status["audio"]["channels"])
+
+    def connect(self, timeout_s: float = 5.0) -> RawConnection:
+        return RawConnection.connect(self.socket, timeout_s)
+
+    def capture(self) -> np.ndarray:
+        """Mono view of everything the device received so far."""
+        return self.audio.read_capture(self.channels)[:, 0]
+
+    def captured_frames(self) -> int:
+        path = self.audio.capture_path
+        return path.stat().st_size // (4 * self.channels) if path.exists() else 0
+
+    def cli(self, *args: str, timeout_s: float = 60.0, stdin: str | None = None):
+        """Run `python -m autovoice ARGS --socket SOCKET` and return the CompletedProcess."""
+        return subprocess.run(
+            [sys.executable, "-m", "autovoice", *args, "--socket", str(self.socket)],
+            env=self.audio.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            input=stdin,
+        )
+
+
+def write_config(path: Path, **sections: dict) -> Path:
+    """A YAML config with the given sections (engine onnx: fast start, no torch import)."""
+    import yaml
+
+    data = {"engine": "onnx", **sections}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def module_audio(pulse_server, tmp_path_factory) -> AudioEnv:
+    """A paced virtual device (PulseAudio null sink with an exact ALSA file tee) per module."""
+    return make_alsa_env(tmp_path_factory.mktemp("daemon_audio"), "pulse", pulse_server.vars)
+
+
+@pytest.fixture(scope="module")
+def device_daemon(module_audio: AudioEnv, tmp_path_factory) -> DeviceDaemon:
+    """One daemon per module, on the virtual device, with a 64 KiB text limit."""
+    d = tmp_path_factory.mktemp("daemon")
+    config = write_config(d / "config.yaml", daemon={"max_text_bytes": 65536})
+    proc = DaemonProcess(
+        d / "autovoice.sock", ["--config", str(config)], env=module_audio.env, cwd=REPO_ROOT
+    )
+    proc.start(timeout_s=180)
+    daemon = DeviceDaemon(proc, module_audio)
+    yield daemon
+    code = proc.stop()
+    assert code == 0, proc.log
+
+
+def wait_until(pred, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def loud_runs(x: np.ndarray) -> tuple[int, int] | None:
+    """(first, last) index of loud frames, or None."""
+    idx = np.flatnonzero(np.abs(x) > LOUD)
+    return (int(idx[0]), int(idx[-1])) if len(idx) else None
+
+
+def env_without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}
