@@ -28,7 +28,7 @@ def percentiles(values: list[float] | deque[float]) -> dict[str, float | int | N
     if not values:
         return {"count": 0, "p50": None, "p95": None, "p99": None}
     arr = np.asarray(values, dtype=np.float64)
-    p50, p95, p99 = np.percentile(arr, [50, 95, 99])
+    p50, p95, p99 = (float(v) for v in np.percentile(arr, [50, 95, 99]))
     return {"count": len(arr), "p50": round(p50, 2), "p95": round(p95, 2), "p99": round(p99, 2)}
 
 

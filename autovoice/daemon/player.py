@@ -140,7 +140,7 @@ class Player:
         self._output.start()
         self._thread.start()
 
-    def close(self, timeout_s: float = 0.5) -> None:
+    def close(self, timeout_s: float = 0.3) -> None:
         """Stop the thread (after the chunk it is on), silence and close the output, release
         the synthesizers. Errors while closing are logged."""
         self._stopping.set()

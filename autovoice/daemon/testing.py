@@ -38,6 +38,8 @@ class DaemonProcess:
         args: More `serve` arguments (e.g. ["--device", "null"]).
         env: Environment of the child (None: this process's).
         cwd: Working directory of the child.
+        pass_socket: Give `--socket socket_path` (False: the daemon finds its default path,
+            which must then be `socket_path`).
     """
 
     def __init__(
@@ -46,8 +48,10 @@ class DaemonProcess:
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        pass_socket: bool = True,
     ) -> None:
         self.socket_path = Path(socket_path)
+        self.pass_socket = pass_socket
         self.args = list(args)
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
@@ -69,7 +73,9 @@ class DaemonProcess:
             RuntimeError: it exited or was not ready in time (its log is in the message).
         """
         started = time.monotonic()
-        cmd = [sys.executable, "-m", "autovoice", "serve", "--socket", str(self.socket_path)]
+        cmd = [sys.executable, "-m", "autovoice", "serve"]
+        if self.pass_socket:
+            cmd += ["--socket", str(self.socket_path)]
         self.proc = subprocess.Popen(
             [*cmd, *self.args],
             env=self.env,

@@ -1,0 +1,132 @@
+"""The daemon's small parts: phrase cache, metrics, the null output, socket paths and locks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from autovoice.audio_io import FirstAudio, UtterancePlayed
+from autovoice.daemon.cache import PhraseCache
+from autovoice.daemon.metrics import Metrics, percentiles
+from autovoice.daemon.nullout import NullOutput
+from autovoice.daemon.paths import (
+    SocketInUse,
+    SocketLock,
+    default_socket_path,
+    prepare_socket_path,
+)
+
+
+def test_cache_is_lru_and_bounded_in_bytes():
+    cache = PhraseCache(capacity_bytes=4000, max_chars=5)
+    audio = np.ones(400, dtype=np.float32)  # 1600 bytes
+    assert cache.put("a", audio) and cache.put("b", audio)
+    assert cache.get("a") is not None  # a is now most recent
+    assert cache.put("c", audio)  # evicts b
+    assert cache.get("b") is None and cache.get("c") is not None
+    stats = cache.stats()
+    assert stats["bytes"] <= 4000 and stats["entries"] == 2
+    assert (stats["hits"], stats["misses"]) == (2, 1)
+    assert cache.cacheable("menu") and not cache.cacheable("too long") and not cache.cacheable("")
+    assert not PhraseCache(0, 10).cacheable("x")
+    with pytest.raises(ValueError):
+        cache.get("a")[0] = 2.0  # cached audio is read-only
+
+
+def test_metrics_percentiles_and_rtf():
+    m = Metrics(window=100)
+    for v in range(1, 201):
+        m.first_audio(float(v), float(v) + 10)
+    m.synthesis(audio_s=10.0, compute_s=1.0)
+    m.count("done")
+    snap = m.snapshot()
+    assert snap["first_audio_ms"]["count"] == 100  # the window keeps the latest
+    assert snap["first_audio_ms"]["p50"] == pytest.approx(150.5)
+    assert snap["rtf"] == 0.1 and snap["utterances"]["done"] == 1
+    assert snap["rss_bytes"] > 0 and snap["peak_rss_bytes"] > 0
+    assert percentiles([])["p99"] is None
+
+
+def test_null_output_paces_reports_and_aborts():
+    events: list = []
+    out = NullOutput(8000, buffer_s=0.5, on_event=events.append)
+    out.start()
+    try:
+        tone = np.full(2400, 0.5, dtype=np.float32)  # 0.3 s
+        started = time.monotonic()
+        out.begin_utterance(1)
+        out.write(np.zeros(80, dtype=np.float32))
+        out.write(tone)
+        out.end_utterance(1)
+        deadline = time.monotonic() + 3
+        while not any(isinstance(e, UtterancePlayed) for e in events):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        took = time.monotonic() - started
+        assert 0.25 < took < 1.0  # real time, not instant
+        assert isinstance(events[0], FirstAudio) and events[0].utterance_id == 1
+        assert events[1] == UtterancePlayed(1, events[1].monotonic_s, False)
+        # A writer blocked on a full buffer returns at once on abort.
+        out.begin_utterance(2)
+        writer = threading.Thread(target=out.write, args=(np.ones(80000, np.float32),))
+        writer.start()
+        time.sleep(0.1)
+        out.abort()
+        writer.join(1)
+        assert not writer.is_alive()
+        assert events[-1].utterance_id == 2 and events[-1].aborted
+    finally:
+        out.close()
+
+
+def test_default_socket_path():
+    assert str(default_socket_path({"AUTOVOICE_SOCKET": "/x/s"})) == "/x/s"
+    assert str(default_socket_path({"XDG_RUNTIME_DIR": "/r"})) == "/r/autovoice/autovoice.sock"
+    assert str(default_socket_path({})).endswith(f"autovoice-{os.getuid()}/autovoice.sock")
+
+
+def test_prepare_makes_a_private_dir_and_removes_a_stale_socket(tmp_path):
+    path = tmp_path / "run" / "autovoice" / "autovoice.sock"
+    prepare_socket_path(path, private_dir=True)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()  # the file stays: a crashed daemon's socket
+    assert path.exists()
+    prepare_socket_path(path, private_dir=True)
+    assert not path.exists()
+
+
+def test_prepare_refuses_a_live_socket_and_a_regular_file(tmp_path):
+    path = tmp_path / "s.sock"
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(str(path))
+    live.listen()
+    try:
+        with pytest.raises(SocketInUse, match="already listening"):
+            prepare_socket_path(path, private_dir=False)
+    finally:
+        live.close()
+    path.unlink()
+    path.write_text("not a socket")
+    with pytest.raises(SocketInUse, match="not a socket"):
+        prepare_socket_path(path, private_dir=False)
+
+
+def test_socket_lock_is_exclusive(tmp_path):
+    first = SocketLock(tmp_path / "s.sock")
+    first.acquire()
+    try:
+        with pytest.raises(SocketInUse, match=f"pid {os.getpid()}"):
+            SocketLock(tmp_path / "s.sock").acquire()
+    finally:
+        first.release()
+    again = SocketLock(tmp_path / "s.sock")
+    again.acquire()
+    again.release()
