@@ -12,9 +12,10 @@ the decoder is never padded (windows slide over real frames, `gpu_plan.stream_pl
 that no graph fits (a clause longer than the largest bucket, a clause shorter than the smallest
 decoder window) runs eagerly on the GPU and is counted in `eager_calls`.
 
-Durations, length regulation and the encoder run in fp32; the decoder runs in the configured
-precision (`gpu_plan.resolve_precision`). If capture fails (an op not capturable, out of
-memory), the engine logs once and runs the same stages eagerly on CUDA (`graphs_active` False).
+Durations, length regulation and the encoder run in fp32 (TF32 off); the decoder runs in the
+configured precision (`gpu_plan.resolve_precision`). If capture fails (an op not capturable,
+out of memory), the engine logs once and runs the same stages eagerly on CUDA (`graphs_active`
+False).
 
 Without CUDA, `load` raises `EngineUnavailable`. `CudaGraphBackend.from_model(..., capture=False)`
 runs the identical buffer/padding logic eagerly on any device (this is how it is tested on CPU).
@@ -269,7 +270,7 @@ class CudaGraphBackend:
         pool = torch.cuda.graph_pool_handle()
         stage = None
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._numerics():
                 for stage in self._stages():
                     stage.capture(self._stream, pool)
         except Exception as e:  # capture raises many types (unsupported op, OOM, driver)
@@ -295,6 +296,13 @@ class CudaGraphBackend:
         )
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _numerics(self) -> Any:
+        """cuDNN settings for every call and capture: autotuned fixed shapes, and no TF32 (fp32
+        means fp32: TF32 convs could move a rounded-up duration and change the sample count)."""
+        if not self._cuda():
+            return contextlib.nullcontext()
+        return torch.backends.cudnn.flags(enabled=True, benchmark=True, allow_tf32=False)
 
     def _on_stream(self) -> Any:
         return (
@@ -351,7 +359,7 @@ class CudaGraphBackend:
             raise ValueError(f"phoneme ids must be in 0..{n_vocab - 1}")
         if not scales.length_scale > 0:
             raise ValueError(f"length_scale must be > 0, got {scales.length_scale}")
-        with torch.inference_mode(), self._on_stream():
+        with torch.inference_mode(), self._on_stream(), self._numerics():
             g = self._set_speaker(scales.speaker_id)
             try:
                 return self._encode(phoneme_ids, scales, g)
@@ -411,7 +419,7 @@ class CudaGraphBackend:
         if z.ndim != 2 or z.shape[0] != self.z_channels or z.shape[1] < 1:
             raise ValueError(f"z must be [{self.z_channels}, frames >= 1], got {z.shape}")
         frames = z.shape[1]
-        with torch.inference_mode(), self._on_stream():
+        with torch.inference_mode(), self._on_stream(), self._numerics():
             g = self._set_speaker(speaker_id)
             try:
                 stage = self._dec.get(frames)

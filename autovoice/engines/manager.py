@@ -1,6 +1,9 @@
 """Engine selection: which backends exist, which to try, and falling back when one fails.
 
-`auto` tries, in order: tensorrt > cuda-graph > torch on CUDA > the fastest CPU engine.
+`auto` tries, in order: tensorrt > cuda-graph > torch on CUDA > the fastest CPU engine, then
+the other CPU engine. An engine that cannot start (missing library, no GPU, build failure) is
+skipped with a log line; `EngineChoice.remaining` is the rest of the chain, which the synthesizer
+falls back to when its engine fails at run time. An explicitly named engine has no fallback.
 
 Thread: loading runs on the caller's thread (start-up or reload). RT-safe: no.
 """
@@ -20,8 +23,9 @@ __all__ = ["ENGINE_LOADERS", "EngineChoice", "candidate_engines", "load_backend"
 
 _LOG = logging.getLogger(__name__)
 
-#: CPU engines, fastest first (see BENCHMARKS.md).
-CPU_ENGINES = ("onnx", "torch")
+#: CPU engines, fastest first (see BENCHMARKS.md). In the auto chain "torch-cpu" is the torch
+#: engine pinned to the CPU (after torch-cuda failed, "auto" device must not mean CUDA again).
+CPU_ENGINES = ("onnx", "torch-cpu")
 AUTO_ORDER = ("tensorrt", "cuda-graph", "torch-cuda", *CPU_ENGINES)
 
 
@@ -50,6 +54,13 @@ def _load_torch(voice: VoiceInfo, config: AppConfig) -> Backend:
         device = "cuda" if _cuda_available() else "cpu"
     return _torch_module().TorchBackend.load(
         voice.model_path, device=device, compile=settings.compile
+    )
+
+
+def _load_torch_cpu(voice: VoiceInfo, config: AppConfig) -> Backend:
+    settings = config.engines.torch
+    return _torch_module().TorchBackend.load(
+        voice.model_path, device="cpu", compile=settings.compile
     )
 
 
@@ -90,6 +101,7 @@ ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, AppConfig], Backend]] = {
     "onnx": _load_onnx,
     "torch": _load_torch,
     "torch-cuda": _load_torch_cuda,
+    "torch-cpu": _load_torch_cpu,
     "cuda-graph": _load_cuda_graph,
     "tensorrt": _load_tensorrt,
 }
@@ -97,10 +109,17 @@ ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, AppConfig], Backend]] = {
 
 @dataclass(frozen=True)
 class EngineChoice:
-    """The loaded backend and why the engines before it were skipped."""
+    """The loaded backend, why the engines before it were skipped, and what may follow it.
+
+    Attributes:
+        backend: The loaded engine.
+        skipped: One line per engine tried before it ("engine X: reason").
+        remaining: Engines after it in the chain (run-time fallbacks); empty unless `auto`.
+    """
 
     backend: Backend
     skipped: tuple[str, ...]
+    remaining: tuple[str, ...] = ()
 
 
 def candidate_engines(engine: str) -> tuple[str, ...]:
@@ -112,15 +131,25 @@ def candidate_engines(engine: str) -> tuple[str, ...]:
     return (engine,)
 
 
-def load_backend(voice: VoiceInfo, config: AppConfig) -> EngineChoice:
-    """Load the first engine of the configured chain that works, logging each one skipped.
+def load_backend(
+    voice: VoiceInfo, config: AppConfig, chain: tuple[str, ...] | None = None
+) -> EngineChoice:
+    """Load the first engine of the chain that works, logging each one skipped.
+
+    Args:
+        voice: The voice to load.
+        config: Engine settings; `config.engine` gives the chain unless `chain` is given.
+        chain: Engines to try in order (the synthesizer passes `remaining` to fall back).
 
     Raises:
         VoiceError: the voice file itself is bad (no engine is tried further).
         EngineError: no engine of the chain could load.
     """
     skipped: list[str] = []
-    for name in candidate_engines(config.engine):
+    names = candidate_engines(config.engine) if chain is None else tuple(chain)
+    for position, name in enumerate(names):
+        if name not in ENGINE_LOADERS:
+            raise EngineError(name, f"unknown engine (accepted: {', '.join(ENGINE_LOADERS)})")
         try:
             backend = ENGINE_LOADERS[name](voice, config)
         except VoiceError:
@@ -132,5 +161,6 @@ def load_backend(voice: VoiceInfo, config: AppConfig) -> EngineChoice:
             continue
         if skipped and config.engine == "auto":
             _LOG.info("engine %s in use (skipped %d)", backend.name, len(skipped))
-        return EngineChoice(backend, tuple(skipped))
+        remaining = names[position + 1 :] if config.engine == "auto" else ()
+        return EngineChoice(backend, tuple(skipped), remaining)
     raise EngineError(config.engine, "; ".join(skipped) or "no engine could load")

@@ -1,5 +1,12 @@
 """Text in, streamed audio chunks out: frontend + backend + chunked decoding for one voice.
 
+Run-time fallback: when the engine fails mid-utterance (a CUDA error, a TensorRT enqueue
+failure, ...), the synthesizer loads the next engine of the `auto` chain and continues from the
+chunk that failed: a unit's latent `z` is engine-independent, so if it was already encoded only
+the remaining chunks are decoded by the new engine; nothing already yielded is repeated. The
+failure is logged once and counted (`fallbacks`, `failures`, `engine_status()`). Errors of the
+request itself (bad speaker: ValueError/TypeError/VoiceError) are raised as they are.
+
 Thread: one inference thread uses a Synthesizer at a time. RT-safe: no.
 """
 
@@ -7,23 +14,30 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from autovoice.config import AppConfig
 from autovoice.engines.base import AudioChunk, Backend, Scales
 from autovoice.engines.frontend import Frontend, SpeechUnit
+from autovoice.engines.gpu_plan import decode_one, stream_plan
 from autovoice.engines.manager import load_backend
 from autovoice.engines.options import SpeakOptions
-from autovoice.engines.streaming import decode_chunks
 from autovoice.engines.voice import VoiceInfo, find_voices, resolve_voice
+from autovoice.errors import EngineError, VoiceError
 
 __all__ = ["Synthesizer", "list_voices"]
 
 _LOG = logging.getLogger(__name__)
 _WARM_UP_TEXT = "Ready, and warm."
+_REQUEST_ERRORS = (ValueError, TypeError, VoiceError)
+"""Errors of the request, not the engine: raised as they are, never a reason to fall back."""
+FAILURES_KEPT = 16
+"""Most recent engine failures kept for `engine_status()`."""
 
 
 @dataclass
@@ -36,6 +50,10 @@ class Synthesizer:
         frontend: Text -> phoneme ids for this voice.
         config: The configuration it was loaded with (defaults for every request).
         skipped_engines: Engines that were tried before `backend` and why they failed.
+        fallback_chain: Engines to fall back to, in order, when `backend` fails at run time
+            (empty unless the engine is `auto`).
+        fallbacks: Times the engine was replaced at run time.
+        failures: Engine failures at run time (with or without a fallback).
     """
 
     voice: VoiceInfo
@@ -43,6 +61,10 @@ class Synthesizer:
     frontend: Frontend
     config: AppConfig
     skipped_engines: tuple[str, ...] = field(default=())
+    fallback_chain: tuple[str, ...] = field(default=())
+    fallbacks: int = 0
+    failures: int = 0
+    _recent_failures: deque = field(default_factory=lambda: deque(maxlen=FAILURES_KEPT))
 
     @classmethod
     def load(cls, config: AppConfig, voice: str | None = None, warm_up: bool = True) -> Synthesizer:
@@ -60,6 +82,7 @@ class Synthesizer:
             frontend=Frontend(info, config.streaming.max_unit_phonemes),
             config=config,
             skipped_engines=choice.skipped,
+            fallback_chain=choice.remaining,
         )
         info.speaker_id(config.speaker)  # a bad configured speaker fails now, not mid-speech
         if warm_up:
@@ -75,6 +98,17 @@ class Synthesizer:
     def sample_rate(self) -> int:
         """Output sample rate in Hz."""
         return self.voice.sample_rate
+
+    def engine_status(self) -> dict[str, Any]:
+        """Engine facts for the daemon's status: name, skipped engines, fallback counters."""
+        return {
+            "engine": self.engine_name,
+            "skipped": list(self.skipped_engines),
+            "fallback_chain": list(self.fallback_chain),
+            "fallbacks": self.fallbacks,
+            "failures": self.failures,
+            "recent_failures": list(self._recent_failures),
+        }
 
     def warm_up(self) -> None:
         """Run a short synthesis so the first real request pays no first-call costs."""
@@ -112,29 +146,29 @@ class Synthesizer:
             EngineError: inference failed.
         """
         scales, gain = self.scales(options)
-        streaming = self.config.streaming
         position = 0
         for index, unit in enumerate(self.frontend.units(text)):
-            started = time.monotonic()
-            z = self.backend.encode(list(unit.ids), scales)
-            pieces = decode_chunks(
-                self.backend,
-                z,
-                scales.speaker_id,
-                streaming.first_chunk_frames,
-                streaming.max_chunk_frames,
-                streaming.halo_frames,
-            )
-            previous = None
-            for audio in pieces:
-                if previous is not None:
-                    yield self._chunk(previous, position, index, False, started, gain)
-                    position += len(previous)
-                    started = time.monotonic()
-                previous = audio
-            if previous is not None:
-                yield self._chunk(previous, position, index, True, started, gain)
-                position += len(previous)
+            z: np.ndarray | None = None
+            done = 0  # chunks of this unit already yielded
+            while True:
+                backend = self.backend
+                started = time.monotonic()
+                try:
+                    if z is None:
+                        z = backend.encode(list(unit.ids), scales)
+                    plans = self._plans(backend, z.shape[1])
+                    if done >= len(plans):
+                        break
+                    audio = decode_one(backend, z, scales.speaker_id, plans[done])
+                except _REQUEST_ERRORS:
+                    raise
+                except Exception as exc:  # any engine fault: fall back and retry this chunk
+                    self._fall_back(backend, exc)
+                    continue
+                last = done == len(plans) - 1
+                done += 1
+                yield self._chunk(audio, position, index, last, started, gain)
+                position += len(audio)
 
     def synthesize_whole(self, text: str, options: SpeakOptions | None = None) -> np.ndarray:
         """Whole-utterance synthesis (each unit encoded and decoded in one call), for comparison."""
@@ -148,8 +182,55 @@ class Synthesizer:
         self.backend.close()
 
     def _whole_unit(self, unit: SpeechUnit, scales: Scales) -> np.ndarray:
-        z = self.backend.encode(list(unit.ids), scales)
-        return self.backend.decode(z, scales.speaker_id)
+        while True:
+            backend = self.backend
+            try:
+                z = backend.encode(list(unit.ids), scales)
+                return backend.decode(z, scales.speaker_id)
+            except _REQUEST_ERRORS:
+                raise
+            except Exception as exc:  # any engine fault: fall back and redo the unit
+                self._fall_back(backend, exc)
+
+    def _plans(self, backend: Backend, total_frames: int) -> list:
+        """Chunk plan of a unit; GPU engines get their fixed decoder windows."""
+        s = self.config.streaming
+        windows = getattr(backend, "decoder_windows", ())
+        return stream_plan(
+            total_frames, s.first_chunk_frames, s.max_chunk_frames, s.halo_frames, windows
+        )
+
+    def _fall_back(self, failed: Backend, exc: Exception) -> None:
+        """Replace a failed engine by the next one of the chain that loads.
+
+        Raises:
+            EngineError: no fallback (explicit engine) or none of the chain could load.
+        """
+        reason = f"{type(exc).__name__}: {exc}"
+        self.failures += 1
+        self._recent_failures.append(f"{failed.name}: {reason}")
+        if not self.fallback_chain:
+            if isinstance(exc, EngineError):
+                raise exc
+            raise EngineError(failed.name, f"inference failed: {reason}") from exc
+        _LOG.warning("engine %s failed at run time (%s); falling back", failed.name, reason)
+        try:
+            choice = load_backend(self.voice, self.config, chain=self.fallback_chain)
+        except EngineError as load_exc:
+            self.fallback_chain = ()
+            raise EngineError(
+                failed.name, f"inference failed ({reason}) and no fallback loaded: {load_exc}"
+            ) from exc
+        self.backend = choice.backend
+        self.fallback_chain = choice.remaining
+        self.skipped_engines = (*self.skipped_engines, f"engine {failed.name}: {reason}")
+        self.skipped_engines += choice.skipped
+        self.fallbacks += 1
+        _LOG.warning("engine %s in use after the failure of %s", choice.backend.name, failed.name)
+        try:
+            failed.close()
+        except Exception as close_exc:  # a broken engine may fail to close too
+            _LOG.warning("closing the failed engine %s: %s", failed.name, close_exc)
 
     def _chunk(
         self, audio: np.ndarray, position: int, index: int, last: bool, started: float, gain: float
