@@ -309,7 +309,8 @@ def gpu_identity() -> str:
 
 
 def build_backend(
-    model_path: Path,
+    model: VitsModel,
+    voice_hash: str,
     precision: str,
     cache: PlanCache,
     max_phonemes: int,
@@ -317,24 +318,32 @@ def build_backend(
     windows: tuple[int, ...],
     sample_rate: int,
 ) -> TensorRTBackend:
-    """Load a voice's plans from `cache` (building what is missing) into a `TensorRTBackend`.
+    """Load a model's plans from `cache` (building what is missing) into a `TensorRTBackend`.
+
+    Args:
+        model: The fp32 `VitsModel` on the CPU (exported if a plan must be built; then moved).
+        voice_hash: Identifies the weights in the plan key (`file_hash` of the voice).
+        precision: Decoder precision.
+        cache: Where plans live.
+        max_phonemes: Largest phoneme count of the text profile.
+        max_frames: Largest frame count of the flow profile.
+        windows: Decoder window sizes (the largest bounds the decoder profile).
+        sample_rate: Output rate in Hz.
 
     Raises:
-        VoiceError: the voice file is bad.
         EngineError: export, build or deserialization failed.
     """
-    model, hp, _config = load_vits(Path(model_path))
+    hp = model.hp
     logger = trt.Logger(trt.Logger.WARNING)
     runtime = trt.Runtime(logger)
     profiles = _profiles(model, max_phonemes, max_frames, windows)
-    voice_hash = file_hash(Path(model_path))
     gpu = gpu_identity()
     exported: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="autovoice-onnx-") as tmp:
 
         def onnx_file(stage: str) -> Path:
             if not exported:
-                _LOG.info("tensorrt: exporting %s to ONNX", Path(model_path).name)
+                _LOG.info("tensorrt: exporting the stages of %s to ONNX", voice_hash)
                 exported.update(export_stages(model, Path(tmp)))
             return exported[stage]
 
@@ -393,8 +402,10 @@ def load(voice: VoiceInfo, config: AppConfig) -> TensorRTBackend:
     cache = PlanCache(default_cache_dir(os.environ))
     started = time.monotonic()
     try:
+        model, _hp, _voice_config = load_vits(Path(voice.model_path))
         backend = build_backend(
-            voice.model_path,
+            model,
+            file_hash(Path(voice.model_path)),
             precision,
             cache,
             max_phonemes=max(phoneme_buckets(s.max_unit_phonemes)),
