@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     devices = sub.add_parser("devices", help="list audio output devices")
     devices.set_defaults(handler=_run_devices)
 
+    from autovoice.bench.cli import add_subcommand as add_bench
+
+    add_bench(sub)
     try:
         from autovoice.daemon.cli import add_subcommands
     except ImportError:  # the daemon package is optional while it is being built

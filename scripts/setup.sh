@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 SPEAK=1
 [[ "${1:-}" == "--no-speak" ]] && SPEAK=0
 
-# System packages: PortAudio (audio output); PulseAudio, JACK and ALSA tools (virtual audio
+# System packages: PortAudio (audio output); PulseAudio, JACK (jackd2, jack_rec) and ALSA tools (virtual audio
 # devices for the tests); speech-dispatcher (spd-say, for the SSIP tests); espeak-ng (benchmark peer).
-PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
+PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2
           speech-dispatcher espeak-ng)
 missing=()
 for pkg in "${PACKAGES[@]}"; do

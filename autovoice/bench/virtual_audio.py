@@ -1,0 +1,93 @@
+"""A private, paced virtual sound card (PulseAudio null sink) for machines without one.
+
+Used by `autovoice bench --virtual-device` (and automatically when PortAudio finds no output
+device), so latency is measured through real PortAudio on any machine.
+
+Thread: main. RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autovoice.errors import AudioDeviceError
+
+__all__ = ["VirtualDevice", "start_virtual_device"]
+
+
+@dataclass
+class VirtualDevice:
+    """A running PulseAudio with a null sink; `env` points ALSA's default PCM at it."""
+
+    dir: Path
+    proc: subprocess.Popen
+    env: dict[str, str]
+
+    def stop(self) -> None:
+        """Stop PulseAudio and remove its directory."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_virtual_device(rate_hz: int = 48000) -> VirtualDevice:
+    """Start PulseAudio (no hardware) with a paced float32 null sink at `rate_hz`.
+
+    Raises:
+        AudioDeviceError: pulseaudio is not installed or did not start.
+    """
+    exe = shutil.which("pulseaudio")
+    if exe is None:
+        raise AudioDeviceError(
+            "virtual", "pulseaudio is not installed (apt-get install pulseaudio)"
+        )
+    directory = Path(tempfile.mkdtemp(prefix="autovoice-vdev-"))
+    socket_path = directory / "native"
+    (directory / "asound.conf").write_text(
+        "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
+    )
+    child_env = dict(os.environ, HOME=str(directory), XDG_RUNTIME_DIR=str(directory))
+    log = open(directory / "pulse.log", "wb")  # noqa: SIM115 (lives as long as the process)
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--daemonize=no",
+            "-n",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "--disable-shm=yes",
+            "--enable-memfd=no",
+            "--realtime=no",
+            "--high-priority=no",
+            f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket_path}",
+            "--load=module-null-sink sink_name=autovoice_null norewinds=1 "
+            f"rate={rate_hz} channels=1 format=float32le",
+        ],
+        env=child_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    deadline = time.monotonic() + 10
+    while not socket_path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            problem = (directory / "pulse.log").read_text(errors="replace")[-300:]
+            raise AudioDeviceError("virtual", f"pulseaudio did not start: {problem}")
+        time.sleep(0.02)
+    env = {
+        "PULSE_SERVER": f"unix:{socket_path}",
+        "PULSE_COOKIE": str(directory / "cookie"),
+        "ALSA_CONFIG_PATH": str(directory / "asound.conf"),
+    }
+    return VirtualDevice(directory, proc, env)
