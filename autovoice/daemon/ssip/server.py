@@ -1,0 +1,424 @@
+"""The SSIP listener: Speech Dispatcher's protocol on a second Unix socket of the same daemon.
+
+SSIP messages become utterances of the daemon's one scheduler (same priorities, same player and
+audio device as the native protocol); their events come back through the utterance's payload
+(`SsipPayload.listener`) and are translated into SSIP's 7xx events for the client that sent the
+message, if it switched that event type on.
+
+Index marks: the player reports when an utterance's first sample reaches the device and when
+its last one has played, not the position of each word, so a mark's time is estimated from its
+character offset and the measured speaking speed (seconds per character, learned from finished
+messages). Marks always arrive in order, after `701 BEGIN` and before `702 END`; marks not yet
+reached when a message is cancelled are not sent.
+
+Thread: the event loop. RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autovoice.daemon import protocol as p
+from autovoice.daemon.paths import SocketLock, prepare_socket_path
+from autovoice.daemon.player import SpeakPayload
+from autovoice.daemon.scheduler import Utterance
+from autovoice.daemon.ssip import replies as r
+from autovoice.daemon.ssip.codec import DataBlock, LineSplitter, Overflow
+from autovoice.daemon.ssip.commands import Commands, Target, VoiceEntry, pick_voice
+from autovoice.daemon.ssip.session import Session, rate_multiplier, volume_factor
+from autovoice.daemon.ssip.ssml import Message
+from autovoice.engines import SpeakOptions, list_voices
+
+if TYPE_CHECKING:
+    from autovoice.daemon.server import Connection, Daemon
+
+__all__ = ["SsipPayload", "SsipServer"]
+
+_LOG = logging.getLogger(__name__)
+
+READ_SIZE = 1 << 16
+"""Bytes read from a socket at a time."""
+SECONDS_PER_CHAR = 0.06
+"""Initial estimate of speech duration per character at rate 1 (refined as messages finish)."""
+CALIBRATION_MIN_CHARS = 20
+"""Messages shorter than this do not refine the estimate."""
+VOICES_TTL_S = 5.0
+"""How long the voice list is reused before it is read again."""
+NO_DEFAULT_LANGUAGES = ("c", "posix", "")
+"""Locale names that do not ask for a language (spd-say sends `C` under LANG=C.UTF-8)."""
+
+
+@dataclass(frozen=True)
+class SsipPayload(SpeakPayload):
+    """A `SpeakPayload` whose events are also handed to `listener(utterance, event)`.
+
+    The daemon's event dispatch calls the listener on the event loop for every event of the
+    utterance (queued, started, first_audio, done, cancelled, error).
+    """
+
+    listener: Callable[[Utterance, p.Event], None] | None = field(default=None, compare=False)
+
+
+@dataclass
+class _Track:
+    """Event state of one SSIP message."""
+
+    session: Session
+    marks: list[tuple[int, str]]
+    length: int
+    rate: float
+    begun: bool = False
+    next_mark: int = 0
+    due_s: float | None = None
+    remaining_s: float | None = None
+    handle: asyncio.TimerHandle | None = None
+
+
+class SsipServer:
+    """SSIP on a Unix socket, feeding `daemon`'s scheduler and player.
+
+    Args:
+        daemon: The running daemon (its scheduler, player, config, metrics, id counter).
+    """
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.commands = Commands(self, daemon.config.daemon.max_text_bytes)
+        self.path: Path | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._lock: SocketLock | None = None
+        self._sessions: dict[int, Session] = {}
+        self._conns: dict[int, Connection] = {}
+        self._tracks: dict[int, _Track] = {}
+        self._seconds_per_char = SECONDS_PER_CHAR
+        self._voices: tuple[float, list[VoiceEntry]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, path: Path) -> None:
+        """Listen on `path` (its directory is made 0700 if missing; the socket is 0600).
+
+        Raises:
+            SocketInUse: a Speech Dispatcher or another daemon serves `path`.
+        """
+        self._loop = asyncio.get_running_loop()
+        lock = SocketLock(path)
+        lock.acquire()
+        try:
+            prepare_socket_path(path, private_dir=False)
+            old_umask = os.umask(0o177)
+            try:
+                self._server = await asyncio.start_unix_server(
+                    self._on_connect, path=str(path), limit=READ_SIZE, backlog=256
+                )
+            finally:
+                os.umask(old_umask)
+            os.chmod(path, 0o600)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock, self.path = lock, path
+        _LOG.info("SSIP (Speech Dispatcher protocol) listening on %s", path)
+
+    async def close(self) -> None:
+        """Stop listening, close the SSIP connections, remove the socket."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for track in self._tracks.values():
+            if track.handle is not None:
+                track.handle.cancel()
+        conns = list(self._conns.values())
+        if conns:
+            await asyncio.gather(*(c.flush_and_close(0.2) for c in conns))
+        self._conns.clear()
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        from autovoice.daemon.server import Connection
+
+        sock = writer.get_extra_info("socket")
+        pid, uid = 0, -1
+        with contextlib.suppress(OSError, AttributeError):
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            pid, uid, _gid = struct.unpack("3i", creds)
+        conn = Connection(next(self.daemon._ids), writer, pid)
+        if uid != os.getuid() or self.daemon._closing:
+            if uid != os.getuid():
+                _LOG.warning("SSIP: refused a connection from uid %d (pid %d)", uid, pid)
+            conn.send(r.encode(r.ERR_INTERNAL))
+            await conn.flush_and_close(1.0)
+            return
+        session = Session(conn.id, language=self._default_language())
+        self._sessions[conn.id] = session
+        self._conns[conn.id] = conn
+        try:
+            await self._read_loop(conn, session, reader)
+        finally:
+            self._sessions.pop(conn.id, None)
+            self._conns.pop(conn.id, None)
+            await conn.flush_and_close(1.0)
+
+    async def _read_loop(
+        self, conn: Connection, session: Session, reader: asyncio.StreamReader
+    ) -> None:
+        max_text = self.daemon.config.daemon.max_text_bytes
+        splitter = LineSplitter(max_text + 2)
+        block: DataBlock | None = None
+        while not conn.closed:
+            try:
+                data = await reader.read(READ_SIZE)
+            except (ConnectionError, OSError):
+                return
+            if not data:
+                return
+            for line in splitter.feed(data):
+                if block is not None:
+                    if block.add(line):
+                        text = None if block.too_long else b"\n".join(block.lines)
+                        block = None
+                        conn.send(self.commands.finish_speak(session, text))
+                    continue
+                if isinstance(line, Overflow):
+                    conn.send(r.encode(r.ERR_INVALID_COMMAND))
+                    continue
+                outcome = self.commands.handle(session, line)
+                conn.send(outcome.reply)
+                if outcome.receive_data:
+                    block = DataBlock(max_text)
+                if outcome.close:
+                    return
+
+    # -- Backend: what the commands need -----------------------------------------------------
+
+    def new_id(self) -> int:
+        """A fresh message id (the scheduler's utterance numbers)."""
+        return self.daemon.scheduler.new_uid()
+
+    def sessions(self) -> dict[int, Session]:
+        """Connected SSIP sessions by client id."""
+        return dict(self._sessions)
+
+    def voices(self) -> list[VoiceEntry]:
+        """The daemon's voices (its configured one first) as SSIP lists them."""
+        now = time.monotonic()
+        if self._voices is not None and now - self._voices[0] < VOICES_TTL_S:
+            return self._voices[1]
+        current = self.daemon.player.info().get("voice") if self.daemon.player else None
+        found = [
+            VoiceEntry(v.name, v.language.replace("_", "-"), "none")
+            for v in list_voices(self.daemon.config)
+        ]
+        found.sort(key=lambda v: v.name != current)
+        self._voices = (now, found)
+        return found
+
+    def _default_language(self) -> str:
+        voices = self.voices()
+        return voices[0].language if voices else "en-US"
+
+    def speak(self, session: Session, message: Message, msg_id: int | None = None) -> int:
+        """Queue a message with the session's priority and settings; return its id."""
+        d = self.daemon
+        if d._closing:
+            raise RuntimeError("the daemon is shutting down")
+        config = d.config.synthesis
+        rate = config.rate * rate_multiplier(session.rate) * (message.rate or 1.0)
+        rate = min(10.0, max(0.1, rate))
+        gain = min(4.0, max(0.0, config.gain * volume_factor(session.volume)))
+        options = SpeakOptions(rate=rate, gain=gain)
+        text = message.text
+        utt = Utterance(
+            uid=msg_id if msg_id is not None else d.scheduler.new_uid(),
+            text=text,
+            priority=session.priority,
+            client_id=session.client_id,
+            payload=SsipPayload(self._voice(session), options, listener=self._on_event),
+        )
+        self._tracks[utt.uid] = _Track(session, message.marks, len(text), rate)
+        try:
+            decision = d.scheduler.submit(utt)
+        except BaseException:
+            self._tracks.pop(utt.uid, None)
+            raise
+        d.metrics.count("accepted")
+        d._dispatch(
+            utt,
+            p.Queued(utterance=utt.uid, priority=utt.priority.value, position=decision.position),
+        )
+        d._apply(decision)
+        return utt.uid
+
+    def _voice(self, session: Session) -> str | None:
+        if session.synthesis_voice:
+            return session.synthesis_voice
+        language = session.language.lower()
+        voices = self.voices()
+        if language in NO_DEFAULT_LANGUAGES or not voices:
+            return None
+        picked = pick_voice(voices, language)
+        if picked is None or picked == voices[0].name:
+            return None
+        return picked
+
+    def stop(self, session: Session, target: Target) -> None:
+        """`STOP all|self|client-id`: end the current message (if it matches)."""
+        self.daemon._apply(self.daemon.scheduler.stop(client_id=self._client(session, target)))
+
+    def cancel(self, session: Session, target: Target) -> None:
+        """`CANCEL all|self|client-id`: end the current message and drop the queued ones."""
+        self.daemon._apply(self.daemon.scheduler.cancel(client_id=self._client(session, target)))
+
+    def pause(self, session: Session, target: Target) -> None:
+        """`PAUSE`: hold playback (daemon-wide: there is one audio stream)."""
+        if not self._concerns(session, target):
+            return
+        d = self.daemon
+        if d.scheduler.pause():
+            if d.player is not None:
+                d.player.pause()
+            self._pause_event(True)
+
+    def resume(self, session: Session, target: Target) -> None:
+        """`RESUME`: continue playback where it was paused."""
+        if not self._concerns(session, target):
+            return
+        d = self.daemon
+        if d.scheduler.resume():
+            if d.player is not None:
+                d.player.resume()
+            self._pause_event(False)
+
+    @staticmethod
+    def _client(session: Session, target: Target) -> int | None:
+        if target == "all":
+            return None
+        return session.client_id if target == "self" else int(target)
+
+    def _concerns(self, session: Session, target: Target) -> bool:
+        client = self._client(session, target)
+        if client is None:
+            return True
+        cur = self.daemon.scheduler.current
+        return cur is not None and cur.client_id == client
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_event(self, utt: Utterance, event: p.Event) -> None:
+        # Deferred so that a message's events always follow its 225 reply.
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon(self._handle_event, utt, event)
+
+    def _handle_event(self, utt: Utterance, event: p.Event) -> None:
+        track = self._tracks.get(utt.uid)
+        if track is None:
+            return
+        if isinstance(event, p.FirstAudio):
+            self._begin(utt.uid, track)
+            if self.daemon.scheduler.paused:
+                self._pause_marks(track)
+        elif isinstance(event, p.Done):
+            self._tracks.pop(utt.uid, None)
+            self._begin(utt.uid, track, schedule=False)
+            self._cancel_timer(track)
+            while track.next_mark < len(track.marks):
+                self._send_mark(utt.uid, track)
+            self._send(track, "end", r.EVENT_END, utt.uid)
+            if track.length >= CALIBRATION_MIN_CHARS and event.audio_s:
+                measured = event.audio_s * track.rate / track.length
+                self._seconds_per_char = 0.7 * self._seconds_per_char + 0.3 * measured
+        elif isinstance(event, (p.Cancelled, p.Error)):
+            self._tracks.pop(utt.uid, None)
+            self._cancel_timer(track)
+            self._send(track, "cancel", r.EVENT_CANCELED, utt.uid)
+
+    def _begin(self, uid: int, track: _Track, schedule: bool = True) -> None:
+        if track.begun:
+            return
+        track.begun = True
+        self._send(track, "begin", r.EVENT_BEGIN, uid)
+        if schedule:
+            self._schedule_mark(uid, track, time.monotonic())
+
+    def _estimate_s(self, track: _Track, offset: int) -> float:
+        return offset * self._seconds_per_char / max(track.rate, 0.1)
+
+    def _schedule_mark(self, uid: int, track: _Track, started_s: float) -> None:
+        # Marks at the very start are due at once; later ones at their estimated time.
+        while track.next_mark < len(track.marks):
+            offset, _ = track.marks[track.next_mark]
+            if offset >= track.length:
+                return  # a mark at the end comes with the end
+            due = started_s + self._estimate_s(track, offset)
+            delay = due - time.monotonic()
+            if delay > 0:
+                track.due_s = due
+                assert self._loop is not None
+                track.handle = self._loop.call_later(delay, self._mark_due, uid, started_s)
+                return
+            self._send_mark(uid, track)
+
+    def _mark_due(self, uid: int, started_s: float) -> None:
+        track = self._tracks.get(uid)
+        if track is None:
+            return
+        track.handle = None
+        self._send_mark(uid, track)
+        self._schedule_mark(uid, track, started_s)
+
+    def _send_mark(self, uid: int, track: _Track) -> None:
+        _, name = track.marks[track.next_mark]
+        track.next_mark += 1
+        self._send(track, "index_marks", r.EVENT_INDEX_MARK, uid, name)
+
+    def _cancel_timer(self, track: _Track) -> None:
+        if track.handle is not None:
+            track.handle.cancel()
+            track.handle = None
+
+    def _pause_marks(self, track: _Track) -> None:
+        if track.handle is not None and track.due_s is not None:
+            track.remaining_s = max(0.0, track.due_s - time.monotonic())
+            self._cancel_timer(track)
+
+    def _pause_event(self, paused: bool) -> None:
+        cur = self.daemon.scheduler.current
+        track = self._tracks.get(cur.uid) if cur is not None else None
+        if cur is None or track is None:
+            return
+        if paused:
+            self._pause_marks(track)
+            self._send(track, "pause", r.EVENT_PAUSED, cur.uid)
+            return
+        self._send(track, "resume", r.EVENT_RESUMED, cur.uid)
+        if track.remaining_s is not None and track.next_mark < len(track.marks):
+            # Shift the whole schedule by the time spent paused.
+            offset, _ = track.marks[track.next_mark]
+            started = time.monotonic() + track.remaining_s - self._estimate_s(track, offset)
+            track.remaining_s = None
+            self._schedule_mark(cur.uid, track, started)
+
+    def _send(self, track: _Track, kind: str, reply: r.Reply, uid: int, mark: Any = None):
+        session = track.session
+        conn = self._conns.get(session.client_id)
+        if conn is not None and session.wants(kind):
+            conn.send(r.event(reply, uid, session.client_id, mark))
