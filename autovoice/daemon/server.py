@@ -91,12 +91,14 @@ class ServeOptions:
         load_config: Re-reads the configuration on SIGHUP (file plus command-line options);
             None keeps the configuration the daemon started with.
         ready_stream: Where the one `ready` line is printed (None: stderr).
+        ssip_path: Also listen for Speech Dispatcher's protocol here (None: no SSIP).
     """
 
     socket_path: Path
     private_dir: bool = False
     load_config: Callable[[], AppConfig] | None = None
     ready_stream: Any = None
+    ssip_path: Path | None = None
 
 
 class Connection:
@@ -186,6 +188,8 @@ class Daemon:
         self._reload_lock: asyncio.Lock | None = None
         self._lock = SocketLock(options.socket_path)
         self._bound = False
+        self.ssip: Any = None
+        """The SSIP listener (`autovoice.daemon.ssip.server.SsipServer`) when enabled."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -245,6 +249,11 @@ class Daemon:
             os.umask(old_umask)
         self._bound = True
         os.chmod(path, 0o600)
+        if self.options.ssip_path is not None:
+            from autovoice.daemon.ssip.server import SsipServer
+
+            self.ssip = SsipServer(self)
+            await self.ssip.start(self.options.ssip_path)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._request_shutdown, sig)
         self._loop.add_signal_handler(signal.SIGHUP, self._request_reload)
@@ -276,6 +285,8 @@ class Daemon:
             self._server.close()
         self._settle_removed(self.scheduler.close(), final_for_current=True)
         await asyncio.sleep(0)
+        if self.ssip is not None:
+            await self.ssip.close()
         conns = list(self._connections.values())
         if conns:
             await asyncio.gather(*(c.flush_and_close(SHUTDOWN_FLUSH_S) for c in conns))
@@ -513,6 +524,9 @@ class Daemon:
             loop.call_soon_threadsafe(self._dispatch, utt, event)
 
     def _dispatch(self, utt: Utterance, event: p.Event) -> None:
+        listener = getattr(utt.payload, "listener", None)  # SSIP's messages
+        if listener is not None:
+            listener(utt, event)
         data = p.encode_event(event.to_event())
         owner = self._connections.get(utt.client_id)
         if owner is not None:
