@@ -35,13 +35,15 @@ def test_say_wait_json_reaches_the_device(device_daemon: DeviceDaemon):
     assert [e["event"] for e in events] == ["queued", "started", "first_audio", "done"]
     assert all(e["v"] == 1 for e in events)
     first, done = events[2], events[3]
-    assert 0 < first["latency_ms"] < 5000
+    assert 0 < first["latency_ms"] < 10000
     assert first["heard_ms"] == pytest.approx(first["latency_ms"] + first["output_latency_ms"])
     assert done["audio_s"] > 0.8
-    time.sleep(0.2)
-    played = device_daemon.capture()[before:]
-    loud_s = np.count_nonzero(np.abs(played) > LOUD) / device_daemon.rate_hz
-    assert loud_s > 0.4 * done["audio_s"], (loud_s, done)
+
+    def loud_s() -> float:
+        played = device_daemon.capture()[before:]
+        return np.count_nonzero(np.abs(played) > LOUD) / device_daemon.rate_hz
+
+    wait_until(lambda: loud_s() > 0.4 * done["audio_s"], 3, "the speech in the capture")
 
 
 def test_event_order_on_a_raw_socket(device_daemon: DeviceDaemon):
