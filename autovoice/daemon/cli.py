@@ -36,6 +36,14 @@ def add_subcommands(subparsers: Any) -> None:
         metavar="NAME|INDEX",
         help="audio output device; `null` for none (audio consumed in real time)",
     )
+    serve.add_argument(
+        "--ssip",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also speak Speech Dispatcher's protocol (spd-say, Orca) on PATH (default: "
+        "$SPEECHD_ADDRESS's unix_socket, else $XDG_RUNTIME_DIR/speech-dispatcher/speechd.sock)",
+    )
     add_synthesis_options(serve)
     serve.set_defaults(handler=run_serve)
 
@@ -126,8 +134,20 @@ def run_serve(args: argparse.Namespace) -> int:
     else:
         path = default_socket_path(os.environ)
         private = not os.environ.get(ENV_SOCKET)
+    ssip_path = None
+    if args.ssip is not None:
+        from autovoice.daemon.ssip import ssip_path_from_env
+
+        try:
+            ssip_path = Path(args.ssip) if args.ssip else ssip_path_from_env(os.environ)
+        except ValueError as exc:
+            print(f"autovoice: error: --ssip: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     options = ServeOptions(
-        socket_path=path, private_dir=private, load_config=lambda: load_app_config(args)
+        socket_path=path,
+        private_dir=private,
+        load_config=lambda: load_app_config(args),
+        ssip_path=ssip_path,
     )
     try:
         code = Daemon(config, options).run()
