@@ -72,6 +72,8 @@ class StreamingConfig:
     """Context frames decoded on each side of a chunk."""
     max_unit_phonemes: int = field(default=200, metadata=_range(10, 2000))
     """Sentences longer than this (in phonemes) are split at clauses."""
+    first_unit_phonemes: int = field(default=48, metadata=_range(0, 2000))
+    """The first unit of a text is at most this long (0 = no limit)."""
 
 
 @dataclass(frozen=True)

@@ -82,11 +82,17 @@ class Frontend:
     Args:
         voice: The voice whose espeak voice and phoneme map are used.
         max_unit_phonemes: Sentences longer than this are split into clause groups.
+        first_unit_phonemes: The first unit of a text is at most this long (cut at clauses,
+            else at a word boundary), so the first audio of a long sentence comes early; 0 = no
+            special first unit.
     """
 
-    def __init__(self, voice: VoiceInfo, max_unit_phonemes: int = 200) -> None:
+    def __init__(
+        self, voice: VoiceInfo, max_unit_phonemes: int = 200, first_unit_phonemes: int = 0
+    ) -> None:
         self.voice = voice
         self.max_unit_phonemes = max_unit_phonemes
+        self.first_unit_phonemes = first_unit_phonemes
         self._clusters = _vowel_clusters(voice)
 
     def sentences(self, text: str) -> Iterator[list[list[str]]]:
@@ -103,7 +109,8 @@ class Frontend:
     def units(self, text: str) -> Iterator[SpeechUnit]:
         """Yield synthesis units lazily (memory stays bounded for any text length)."""
         for index, clauses in enumerate(self.sentences(text)):
-            groups = _pack(clauses, self.max_unit_phonemes)
+            first_limit = self.first_unit_phonemes if index == 0 else 0
+            groups = _pack(clauses, self.max_unit_phonemes, first_limit)
             for number, group in enumerate(groups):
                 phonemes = self._merge(group)
                 if not any(p.strip() for p in phonemes):
@@ -166,9 +173,17 @@ def _text_sentences(block: str) -> Iterator[list[list[str]]]:
             yield [list(unicodedata.normalize("NFD", c)) for c in clauses]
 
 
-def _pack(clauses: list[list[str]], max_phonemes: int) -> list[list[str]]:
-    """Group consecutive clauses into units of at most `max_phonemes` (one clause may exceed)."""
-    if sum(len(c) for c in clauses) <= max_phonemes:
+def _pack(clauses: list[list[str]], max_phonemes: int, first_limit: int = 0) -> list[list[str]]:
+    """Group consecutive clauses into units of at most `max_phonemes` (one clause may exceed).
+
+    With `first_limit`, the first unit is at most that long: clauses are packed up to it, and a
+    first clause longer than it is cut at the last word boundary before the limit.
+    """
+    total = sum(len(c) for c in clauses)
+    if first_limit and total > first_limit:
+        head, rest = _take_first(clauses, first_limit)
+        return [head, *_pack(rest, max_phonemes)] if rest else [head]
+    if total <= max_phonemes:
         return [[p for c in clauses for p in c]]
     groups: list[list[str]] = []
     current: list[str] = []
@@ -180,6 +195,30 @@ def _pack(clauses: list[list[str]], max_phonemes: int) -> list[list[str]]:
     if current:
         groups.append(current)
     return groups
+
+
+def _take_first(clauses: list[list[str]], limit: int) -> tuple[list[str], list[list[str]]]:
+    """Split off a first piece of at most `limit` phonemes (whole clauses, else whole words)."""
+    head: list[str] = []
+    for number, clause in enumerate(clauses):
+        if len(head) + len(clause) <= limit:
+            head = head + clause
+            continue
+        if head:
+            return head, clauses[number:]
+        cut = _word_cut(clause, limit)
+        if cut is None:
+            return clause, clauses[number + 1 :]
+        return clause[:cut], [clause[cut:], *clauses[number + 1 :]]
+    return head, []
+
+
+def _word_cut(phonemes: list[str], limit: int) -> int | None:
+    """Index just after the last space at or before `limit` (not in the first half), or None."""
+    for index in range(min(limit, len(phonemes) - 1), limit // 2, -1):
+        if phonemes[index - 1] == " ":
+            return index
+    return None
 
 
 def _vowel_clusters(voice: VoiceInfo) -> set[tuple[str, ...]] | None:

@@ -79,7 +79,11 @@ class Synthesizer:
         synth = cls(
             voice=info,
             backend=choice.backend,
-            frontend=Frontend(info, config.streaming.max_unit_phonemes),
+            frontend=Frontend(
+                info,
+                config.streaming.max_unit_phonemes,
+                config.streaming.first_unit_phonemes,
+            ),
             config=config,
             skipped_engines=choice.skipped,
             fallback_chain=choice.remaining,

@@ -93,3 +93,16 @@ def test_one_megabyte_text_is_lazy_and_bounded(voice: VoiceInfo) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 5_000_000  # the million-character text is never phonemized whole
+
+
+def test_first_unit_is_short_even_without_commas(voice: VoiceInfo) -> None:
+    text = (
+        "In the beginning of the year after a long and rather difficult winter the small "
+        "village by the river decided to hold a festival. Then another sentence follows."
+    )
+    units = list(Frontend(voice, max_unit_phonemes=200, first_unit_phonemes=40).units(text))
+    whole = list(Frontend(voice, max_unit_phonemes=200).units(text))
+    assert len(units[0].phonemes) <= 40
+    assert units[0].phonemes[-1] == " "  # cut between words
+    assert [p for u in units for p in u.phonemes] == [p for u in whole for p in u.phonemes]
+    assert len(units) == len(whole) + 1  # only the first sentence was cut, once
