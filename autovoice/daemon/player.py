@@ -119,6 +119,7 @@ class Player:
         self._synths: OrderedDict[str, Synthesizer] = OrderedDict()
         self._default_key = self._voice_key(config, None)
         self._synths[self._default_key] = synth
+        self._loaded: tuple[str, ...] = (self._default_key,)
         self.cache = PhraseCache(int(config.daemon.cache_mb * 1e6), config.daemon.cache_max_chars)
         self._lock = threading.Lock()
         self._current: _Playing | None = None
@@ -205,7 +206,7 @@ class Player:
             "engine": synth.engine_name if synth else "",
             "voice": synth.voice.name if synth else "",
             "sample_rate_hz": synth.sample_rate if synth else 0,
-            "loaded_voices": list(self._synths),
+            "loaded_voices": list(self._loaded),
             "audio": audio,
             "cache": self.cache.stats(),
         }
@@ -403,6 +404,7 @@ class Player:
         while len(self._synths) > MAX_LOADED_VOICES:
             old_key = next(k for k in self._synths if k != self._default_key)
             self._synths.pop(old_key).close()
+        self._loaded = tuple(self._synths)
         return synth
 
     @staticmethod
@@ -424,6 +426,7 @@ class Player:
         self._config = config
         self._default_key = self._voice_key(config, None)
         self._synths[self._default_key] = synth
+        self._loaded = (self._default_key,)
         self.cache = PhraseCache(int(config.daemon.cache_mb * 1e6), config.daemon.cache_max_chars)
         for s in old.values():
             s.close()

@@ -52,6 +52,12 @@ def test_event_order_on_a_raw_socket(device_daemon: DeviceDaemon):
         events = conn.expect_types("r1", ["queued", "started", "first_audio", "done"])
     assert len({e["utterance"] for e in events}) == 1
     assert events[1]["wait_ms"] >= 0 and events[2]["latency_ms"] > 0
+    with device_daemon.connect() as conn:
+        conn.send({"cmd": "speak", "text": "Who?", "id": "v", "voice": "no-such-voice"})
+        events = conn.expect_types("v", ["queued", "error"])
+        assert events[-1]["code"] == "unknown_voice" and events[-1]["utterance"] > 0
+        conn.send({"cmd": "speak", "text": "   ", "id": "blank"})
+        conn.expect_types("blank", ["queued", "started", "done"])
 
 
 def test_repeated_short_phrase_comes_from_the_cache(device_daemon: DeviceDaemon):
