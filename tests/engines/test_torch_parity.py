@@ -31,7 +31,7 @@ SENTENCES = [
     ("Call me at 555-0199 before 10:30 p.m., please.", 0.7),
     ("It's 3.14159, roughly; or is it 22/7?", 1.5),
     ("Well... I don't know -- maybe, maybe not!", 1.0),
-    ("\"Quoted speech,\" she said, \"is tricky.\"", 1.0),
+    ('"Quoted speech," she said, "is tricky."', 1.0),
     ("Dr. Smith lives at 221B Baker Street, London.", 0.7),
     ("One, two, three, four, five, six, seven, eight, nine, ten.", 1.5),
     ("Wow!!! That's amazing?!", 1.0),

@@ -99,9 +99,12 @@ def _slot_name(node, input_index: int, array: np.ndarray) -> tuple[str, str] | N
         return (path + (".weight" if input_index == 1 else ".bias"), "")
     if node.op_type == "Gather" and input_index == 0 and array.ndim == 2:
         return (path + ".weight", "")  # nn.Embedding
-    if node.op_type == "Mul" and path == "dp.flows.0" and array.size == 2:
-        # ElementwiseAffine in reverse: (x - m) * exp(-logs); exp(-logs) is folded.
-        return (path + ".logs", "neg_log")
+    if path == "dp.flows.0" and array.size == 2:
+        # ElementwiseAffine in reverse: (x - m) * exp(-logs), folded to exp(-logs) or -logs.
+        if node.op_type == "Mul":
+            return (path + ".logs", "neg_log")
+        if node.op_type == "Exp":
+            return (path + ".logs", "neg")
     return None
 
 
@@ -189,6 +192,8 @@ def read_onnx_weights(model_path: Path) -> OnnxWeights:
             if np.any(array <= 0):
                 raise VoiceError(voice, f"weight {name!r} ({param}): exp(-logs) must be > 0")
             array = -np.log(array.astype(np.float64))
+        elif transform == "neg":
+            array = -array
         _add(out, voice, param, array.astype(np.float32), name)
 
     for name, v in weight_v.items():
