@@ -334,6 +334,8 @@ class CudaGraphBackend:
 
     def _to_host(self, tensor: Any, key: str) -> np.ndarray:
         """Non-blocking copy of a device tensor into the pinned buffer `key`; wait; numpy copy."""
+        if self._host[key].numel() < tensor.numel():  # an eager call beyond every bucket
+            self._host[key] = self._host_buffer(tensor.numel(), self._host[key].dtype)
         flat = self._host[key][: tensor.numel()]
         flat.copy_(tensor.reshape(-1), non_blocking=True)
         self._sync()
