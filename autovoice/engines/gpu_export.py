@@ -100,7 +100,10 @@ def example_inputs(model: VitsModel, stage: str, length: int | None = None) -> t
 
 
 def export_stages(
-    model: VitsModel, out_dir: Path, decoder_frames: int | None = None
+    model: VitsModel,
+    out_dir: Path,
+    decoder_frames: int | None = None,
+    stages: tuple[str, ...] = STAGES,
 ) -> dict[str, Path]:
     """Export `model`'s three stages as ONNX files into `out_dir`.
 
@@ -108,22 +111,26 @@ def export_stages(
         model: A fp32 `VitsModel` (moved to CPU for the export).
         out_dir: Directory for `text.onnx`, `flow.onnx`, `decoder.onnx` (created).
         decoder_frames: Fixed decoder window in frames, or None for a dynamic frame axis.
+        stages: Which stages to export (default all).
 
     Returns:
         Stage name -> path of its ONNX file.
 
     Raises:
-        ValueError: `decoder_frames` < 1.
+        ValueError: `decoder_frames` < 1, or an unknown stage.
     """
     if decoder_frames is not None and decoder_frames < 1:
         raise ValueError(f"decoder_frames must be >= 1 or None, got {decoder_frames}")
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"stages must be among {', '.join(STAGES)}, got {unknown[0]!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.float().cpu().eval()
     multi = model.hp.n_speakers > 1
     wrappers = {"text": _Text(model), "flow": _Flow(model), "decoder": _Decoder(model)}
     paths = {}
-    for stage in STAGES:
+    for stage in stages:
         inputs, outputs, axes = _io(stage, multi)
         length = decoder_frames if stage == "decoder" else None
         if stage == "decoder" and decoder_frames is not None:

@@ -342,9 +342,9 @@ def build_backend(
     with tempfile.TemporaryDirectory(prefix="autovoice-onnx-") as tmp:
 
         def onnx_file(stage: str) -> Path:
-            if not exported:
-                _LOG.info("tensorrt: exporting the stages of %s to ONNX", voice_hash)
-                exported.update(export_stages(model, Path(tmp)))
+            if stage not in exported:
+                _LOG.info("tensorrt: exporting the %s stage of %s to ONNX", stage, voice_hash)
+                exported.update(export_stages(model, Path(tmp), stages=(stage,)))
             return exported[stage]
 
         stages = {}
