@@ -1,7 +1,8 @@
 """HiFi-GAN generator of VITS: latent frames -> waveform (hop_samples per frame).
 
 Purely convolutional, no masks: decoding a chunk of frames with enough context frames on each
-side reproduces whole-utterance decoding (see the streaming engine).
+side reproduces whole-utterance decoding (see the streaming engine). Activations shared by the
+resblocks of a stage are computed once and temporaries are updated in place (inference only).
 
 Thread: inference thread. RT-safe: no.
 """
@@ -37,11 +38,13 @@ class ResBlock1(nn.Module):
             for _ in dilations
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for c1, c2 in zip(self.convs1, self.convs2, strict=True):
-            xt = c1(F.leaky_relu(x, LRELU_SLOPE))
-            xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
-            x = xt + x
+    def forward(self, x: torch.Tensor, x_act: torch.Tensor | None = None) -> torch.Tensor:
+        """x -> x + residuals; `x_act` = leaky_relu(x) when the caller already has it."""
+        for n, (c1, c2) in enumerate(zip(self.convs1, self.convs2, strict=True)):
+            a = x_act if n == 0 and x_act is not None else F.leaky_relu(x, LRELU_SLOPE)
+            xt = c2(F.leaky_relu_(c1(a), LRELU_SLOPE))
+            xt += x
+            x = xt
         return x
 
 
@@ -55,9 +58,13 @@ class ResBlock2(nn.Module):
             for d in dilations
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for c in self.convs:
-            x = c(F.leaky_relu(x, LRELU_SLOPE)) + x
+    def forward(self, x: torch.Tensor, x_act: torch.Tensor | None = None) -> torch.Tensor:
+        """x -> x + residuals; `x_act` = leaky_relu(x) when the caller already has it."""
+        for n, c in enumerate(self.convs):
+            a = x_act if n == 0 and x_act is not None else F.leaky_relu(x, LRELU_SLOPE)
+            xt = c(a)
+            xt += x
+            x = xt
         return x
 
 
@@ -90,10 +97,11 @@ class Generator(nn.Module):
             x = x + self.cond(g)
         nk = self.num_kernels
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
-            xs = self.resblocks[i * nk](x)
+            x = up(F.leaky_relu_(x, LRELU_SLOPE))  # x is a fresh tensor of ours: in place
+            x_act = F.leaky_relu(x, LRELU_SLOPE)  # shared by the first conv of each resblock
+            xs = self.resblocks[i * nk](x, x_act)
             for j in range(1, nk):
-                xs = xs + self.resblocks[i * nk + j](x)
-            x = xs / nk
-        x = self.conv_post(F.leaky_relu(x))
-        return torch.tanh(x)
+                xs += self.resblocks[i * nk + j](x, x_act)
+            x = xs.div_(nk)
+        x = self.conv_post(F.leaky_relu_(x))
+        return torch.tanh_(x)
