@@ -8,6 +8,7 @@ Piper export are covered on the real voice in test_torch_loading.py."""
 from __future__ import annotations
 
 import json
+import os
 import types
 import warnings
 from pathlib import Path
@@ -177,3 +178,46 @@ def test_padded_ids_give_the_same_result() -> None:
     torch.testing.assert_close(plogs[..., :n], logs_p, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(plogw[..., :n], logw, rtol=1e-5, atol=1e-5)
     assert torch.all(plogw[..., n:] == 0)
+
+
+def test_stages_run_in_bfloat16() -> None:
+    """Dtype-agnostic modules (for the GPU engine's mixed precision); fp32 durations."""
+    model = _build(2)
+    with torch.inference_mode():
+        ids = torch.tensor([IDS])
+        g = model.speaker_embedding(torch.tensor([0]))
+        mask = torch.ones(1, 1, len(IDS))
+        m_p, logs_p, logw = model.text_stats(ids, mask, g, torch.zeros(1, 2, len(IDS)))
+        m, logs, y_mask = model.expand(m_p, logs_p, model.durations(logw, mask, 1.0))
+        z = model.latent(m, logs, y_mask, g, torch.zeros_like(m))
+        audio = model.decode(z, g)
+        half = _build(2).to(torch.bfloat16)
+        hg = half.speaker_embedding(torch.tensor([0]))
+        hmask = mask.to(torch.bfloat16)
+        hm_p, _, hlogw = half.text_stats(ids, hmask, hg, torch.zeros(1, 2, len(IDS)).bfloat16())
+        assert hlogw.dtype == torch.bfloat16 and hm_p.shape == m_p.shape
+        assert model.durations(hlogw, hmask, 1.0).dtype == torch.float32
+        hz = half.latent(m.bfloat16(), logs.bfloat16(), y_mask.bfloat16(), hg)
+        haudio = half.decode(z.bfloat16(), hg)
+    assert hz.dtype == torch.bfloat16 and haudio.dtype == torch.bfloat16
+    rel = (haudio.float() - audio).norm() / audio.norm()
+    assert rel < 0.1, float(rel)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("AUTOVOICE_TEST_COMPILE") != "1",
+    reason="torch.compile takes minutes on 2 cores; set AUTOVOICE_TEST_COMPILE=1",
+)
+def test_compiled_backend_matches_eager(tiny_voice) -> None:
+    path, _ = tiny_voice
+    eager = TorchBackend.load(path)
+    compiled = TorchBackend.load(path, compile=True)
+    assert compiled.compiled
+    for n in (5, len(IDS)):
+        exact = Scales(0.0, 1.0, 0.0, speaker_id=1)
+        z = compiled.encode(IDS[:n], exact)
+        z_ref = eager.encode(IDS[:n], exact)
+        assert z.shape == z_ref.shape
+        np.testing.assert_allclose(z, z_ref, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(compiled.decode(z, 1), eager.decode(z, 1), rtol=1e-4, atol=1e-5)
