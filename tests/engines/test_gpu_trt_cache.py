@@ -129,3 +129,37 @@ def test_file_hash_is_stable(tmp_path):
 def test_tensorrt_missing_names_the_extra():
     with pytest.raises(ImportError, match=r"autovoice\[gpu\]"):
         import autovoice.engines.tensorrt_backend  # noqa: F401
+
+
+def test_tensorrt_backend_profiles_with_a_stand_in_module(monkeypatch):
+    """TensorRT is absent here, so a FAKE `tensorrt` module (only the names read at import)
+    lets the backend's pure parts run: the optimisation profiles of each stage."""
+    import enum
+    import sys
+    import types
+
+    pytest.importorskip("torch")
+    fake = types.ModuleType("tensorrt")
+    fake.__version__ = "10.0.0-fake"
+    fake.DataType = enum.Enum("DataType", "FLOAT HALF INT32 INT64 BOOL BF16")
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    monkeypatch.delitem(sys.modules, "autovoice.engines.tensorrt_backend", raising=False)
+    import autovoice.engines as package
+    from autovoice.engines.gpu_random import random_vits
+    from autovoice.engines.torch_vits import tiny_hparams
+
+    try:
+        from autovoice.engines import tensorrt_backend
+
+        model = random_vits(tiny_hparams(n_speakers=2))
+        profiles = tensorrt_backend._profiles(model, 512, 4096, (48, 64, 96, 400))
+    finally:  # later imports must see the real (missing) TensorRT again
+        sys.modules.pop("autovoice.engines.tensorrt_backend", None)
+        if hasattr(package, "tensorrt_backend"):
+            delattr(package, "tensorrt_backend")
+    text, flow, dec = profiles["text"], profiles["flow"], profiles["decoder"]
+    assert text.shapes("ids") == ((1, 1), (1, 64), (1, 512))
+    assert text.shapes("g") == ((1, 12, 1),) * 3
+    assert flow.shapes("noise") == ((1, 8, 1), (1, 8, 256), (1, 8, 4096))
+    assert dec.shapes("z") == ((1, 8, 1), (1, 8, 96), (1, 8, 400))
+    assert dec.text() == "1-96-400"
