@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from autovoice.config import StreamingConfig  # noqa: E402
 from autovoice.engines.base import Scales  # noqa: E402
 from autovoice.engines.cuda_graph_backend import CudaGraphBackend  # noqa: E402
 from autovoice.engines.gpu_plan import (  # noqa: E402
@@ -60,7 +61,10 @@ from autovoice.engines.gpu_random import random_ids, random_vits  # noqa: E402
 from autovoice.engines.torch_backend import TorchBackend  # noqa: E402
 from autovoice.engines.torch_vits import load_vits, medium_hparams, tiny_hparams  # noqa: E402
 
-FIRST_CHUNK, MAX_CHUNK, HALO = 16, 256, 12
+_STREAMING = StreamingConfig()  # the configured defaults
+FIRST_CHUNK = _STREAMING.first_chunk_frames
+MAX_CHUNK = _STREAMING.max_chunk_frames
+HALO = _STREAMING.halo_frames
 EXACT = Scales(noise_scale=0.0, length_scale=1.0, noise_w=0.0)
 GPU_LENGTHS = (12, 40, 90, 180)
 SMOKE_LENGTHS = (8, 30)
