@@ -113,6 +113,8 @@ class SsipServer:
             SocketInUse: a Speech Dispatcher or another daemon serves `path`.
         """
         self._loop = asyncio.get_running_loop()
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
         lock = SocketLock(path)
         lock.acquire()
         try:
@@ -295,7 +297,7 @@ class SsipServer:
         if d.scheduler.pause():
             if d.player is not None:
                 d.player.pause()
-            self._pause_event(True)
+            self._later(self._pause_event, True)
 
     def resume(self, session: Session, target: Target) -> None:
         """`RESUME`: continue playback where it was paused."""
@@ -305,7 +307,7 @@ class SsipServer:
         if d.scheduler.resume():
             if d.player is not None:
                 d.player.resume()
-            self._pause_event(False)
+            self._later(self._pause_event, False)
 
     @staticmethod
     def _client(session: Session, target: Target) -> int | None:
@@ -323,10 +325,13 @@ class SsipServer:
     # -- events ------------------------------------------------------------------------------
 
     def _on_event(self, utt: Utterance, event: p.Event) -> None:
-        # Deferred so that a message's events always follow its 225 reply.
+        # Deferred so that events always follow the reply of the command that caused them.
+        self._later(self._handle_event, utt, event)
+
+    def _later(self, fn: Callable[..., None], *args: Any) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon(self._handle_event, utt, event)
+            loop.call_soon(fn, *args)
 
     def _handle_event(self, utt: Utterance, event: p.Event) -> None:
         track = self._tracks.get(utt.uid)
