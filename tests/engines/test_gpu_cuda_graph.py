@@ -52,7 +52,7 @@ def test_padded_ids_and_frames_equal_unpadded(hp):
     """Masks make padding exact: the text stage at a bucket length, and the flow at a frame
     bucket, give the unpadded values at the real positions (with noise on, same noise)."""
     model = random_vits(hp, seed=1)
-    n, bucket = 37, 64
+    n, bucket = 21, 32
     gen = torch.Generator().manual_seed(2)
     ids = torch.tensor([random_ids(hp.n_vocab, n, 3)])
     g = model.speaker_embedding(torch.tensor([1])) if hp.n_speakers > 1 else None
@@ -66,7 +66,8 @@ def test_padded_ids_and_frames_equal_unpadded(hp):
         for a, b in zip(plain, padded, strict=True):
             torch.testing.assert_close(b[..., :n], a, rtol=1e-5, atol=1e-5)
         m, logs, y_mask = model.expand(plain[0], plain[1], model.durations(plain[2], mask, 1.0))
-        frames, frame_bucket = m.shape[2], 512
+        frames = m.shape[2]
+        frame_bucket = frames + 35
         noise = 0.667 * torch.randn(1, m.shape[1], frame_bucket, generator=gen)
         z = model.latent(m, logs, y_mask, g, noise[..., :frames])
 
@@ -142,7 +143,7 @@ def test_real_voice_streams_equal_onnx_whole(onnx_synth):
         frontend=Frontend(onnx_synth.voice, s.max_unit_phonemes, s.first_unit_phonemes),
         config=config,
     )
-    text = "Graphs replay the same shapes, again and again: 42 times."
+    text = "Graphs replay shapes, again: 42 times."
     streamed = np.concatenate([c.samples for c in synth.speak(text, EXACT)])
     whole = onnx_synth.synthesize_whole(text, EXACT)
     assert len(streamed) == len(whole)
