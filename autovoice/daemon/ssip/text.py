@@ -100,11 +100,10 @@ def char_text(char: str, cap_let_recogn: str = "none") -> str:
 
 def key_text(key: str) -> str:
     """What to say for `KEY <name>`: `control_alt_delete` -> "control alt delete"."""
+    if len(key) == 1:
+        return char_text(key)
     words = []
     for part in key.split("_"):
-        if part == "" and words and words[-1] != "underscore":
-            words.append("underscore")
-            continue
         for piece in part.split("-") if len(part) > 1 else [part]:
             if not piece:
                 continue
