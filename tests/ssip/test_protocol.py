@@ -4,12 +4,15 @@ malformed ones, and checks reply codes, texts, events and their order.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from autovoice.daemon.ssip.testing import SsipConnection
+from tests.audio_fixtures import REPO_ROOT
 from tests.ssip.conftest import MAX_TEXT_BYTES, SsipDaemon, final_of, next_queued
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -357,3 +360,32 @@ def test_many_clients_and_disconnects(ssip_daemon: SsipDaemon):
         assert conn.command("SET SELF NOTIFICATION end on").ok
         msg_id = int(conn.speak("Still here.").lines[0])
         assert [e.kind for e in conn.events_of(msg_id)] == ["END"]
+
+
+def test_serve_ssip_takes_speechd_address_and_refuses_a_live_socket(ssip_daemon, tmp_path):
+    d = ssip_daemon
+    env = dict(d.audio.env, SPEECHD_ADDRESS=f"unix_socket:{d.ssip_path}")
+    cmd = [sys.executable, "-m", "autovoice", "serve", "--socket", str(tmp_path / "b.sock")]
+    bad = subprocess.run(
+        [*cmd, "--ssip"],
+        env=dict(env, SPEECHD_ADDRESS="inet_socket:127.0.0.1:6560"),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "unix_socket" in bad.stderr, bad.stderr
+    second = subprocess.run(
+        [*cmd, "--ssip", "--config", str(d.proc.args[1])],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 1, second.stderr
+    assert str(d.ssip_path) in second.stderr.splitlines()[-1], second.stderr
+    assert not (tmp_path / "b.sock").exists()
+    # The first daemon still answers on its SSIP socket.
+    with d.connect() as conn:
+        assert conn.command("HISTORY GET CLIENT_ID").code == 245
