@@ -45,6 +45,33 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+
+def _stand_in_missing_text_side() -> list[str]:
+    """Lent GPU machines have no piper-tts or PyYAML; the check needs neither (no frontend, no
+    config file), but `autovoice.engines` imports them. Missing ones get inert stand-ins that
+    raise if anything actually calls them."""
+    import types
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("not installed on this machine (gpu_check runs without it)")
+
+    missing = []
+    for name in ("yaml", "piper", "piper.phoneme_ids"):
+        try:
+            __import__(name)
+        except ImportError:
+            module = types.ModuleType(name)
+            module.safe_load = module.phonemes_to_ids = refuse
+            module.YAMLError = RuntimeError
+            sys.modules[name] = module
+            missing.append(name)
+    if "piper.phoneme_ids" in missing and "piper" in sys.modules:
+        sys.modules["piper"].phoneme_ids = sys.modules["piper.phoneme_ids"]
+    return missing
+
+
+STAND_INS = _stand_in_missing_text_side()
+
 import torch  # noqa: E402
 
 from autovoice.config import StreamingConfig  # noqa: E402
@@ -100,6 +127,7 @@ def environment(device: str) -> dict[str, Any]:
         "cuda_available": torch.cuda.is_available(),
         "tensorrt": importlib.util.find_spec("tensorrt") is not None,
         "date": time.strftime("%Y-%m-%d"),
+        "stand_ins": STAND_INS,
     }
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
