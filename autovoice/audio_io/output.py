@@ -194,6 +194,7 @@ class AudioOutput:
         self._pa_underflows = 0
         self._callbacks = 0
         self._last_cb_mono = 0.0
+        self._last_clear_mono = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -520,6 +521,15 @@ class AudioOutput:
         return self._pause_req
 
     @property
+    def last_silenced_s(self) -> float:
+        """`time.monotonic()` when the callback last carried out an `abort()`: the block it
+        handed to PortAudio then held the few ms of fade-out and silence after it (0.0: never).
+
+        Thread: any. RT-safe: yes (reads one float).
+        """
+        return self._last_clear_mono + self._fade_s if self._last_clear_mono else 0.0
+
+    @property
     def output_latency_s(self) -> float:
         """PortAudio's reported output latency of the open stream (0.0 when not started)."""
         return self._latency_s
@@ -596,6 +606,8 @@ class AudioOutput:
             return
         self._paused_out = False
         clearing = ring.clear_pending
+        if clearing:
+            self._last_clear_mono = now
         got = ring.read_into(mono, self._fade_out)
         r1 = ring.read_pos
         lead = ring.last_faded  # frames faded out from before a clear's jump

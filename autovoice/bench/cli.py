@@ -43,6 +43,11 @@ def add_subcommand(subparsers: Any) -> None:
     bench.add_argument("--engine", default="auto", help="engine for the daemon (default: auto)")
     bench.add_argument("--no-peers", action="store_true", help="skip piper-tts and espeak-ng")
     bench.add_argument("--no-daemon", action="store_true", help="skip the end-to-end part")
+    bench.add_argument(
+        "--engines",
+        metavar="LIST",
+        help="comma-separated engines for the RTF part (default: every engine; --quick: onnx)",
+    )
     bench.set_defaults(handler=run_bench)
 
 
@@ -83,7 +88,8 @@ def run_bench(args: argparse.Namespace) -> int:
         samples.update(peer_samples)
 
     _progress("engines: real-time factor, streamed vs whole ...")
-    results["engines"] = _run_engines(sentences, engine_repeats)
+    engines = args.engines.split(",") if args.engines else (["onnx"] if args.quick else None)
+    results["engines"] = _run_engines(sentences, engine_repeats, engines, args.quick)
 
     if args.json:
         from autovoice.bench.report import write_json
@@ -149,7 +155,9 @@ def _run_peers(sentences, requests: int):
     return peers, samples
 
 
-def _run_engines(sentences, repeats: int) -> list[dict[str, Any]]:
+def _run_engines(
+    sentences, repeats: int, engines: list[str] | None, quick: bool
+) -> list[dict[str, Any]]:
     import dataclasses
 
     from autovoice.bench.engines import measure_engine
@@ -157,8 +165,12 @@ def _run_engines(sentences, repeats: int) -> list[dict[str, Any]]:
     from autovoice.engines.manager import AUTO_ORDER
 
     texts = [text for kind, text in sentences if kind != "short"]
+    if quick:
+        texts = texts[::3]
+    if engines is None:
+        engines = list(AUTO_ORDER)
     rows = []
-    for engine in AUTO_ORDER:
+    for engine in engines:
         result = measure_engine(AppConfig(), engine, texts, repeats)
         rows.append(dataclasses.asdict(result))
     return rows

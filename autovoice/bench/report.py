@@ -9,6 +9,8 @@ import json
 import math
 from typing import Any, TextIO
 
+from autovoice.errors import AutoVoiceError
+
 __all__ = ["plot_ttfa", "print_table", "write_json"]
 
 
@@ -94,7 +96,10 @@ def write_json(results: dict[str, Any], out: TextIO) -> None:
 
 def plot_ttfa(samples: dict[str, dict[str, list[float]]], path: str) -> None:
     """Box plots of TTFA per system and sentence length, log scale, to a PNG."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise AutoVoiceError("--plot needs matplotlib: pip install 'autovoice[dev]'") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -55,6 +55,7 @@ class NullOutput:
         self.input_rate_hz = int(input_rate_hz)
         self._capacity = max(1, int(buffer_s * input_rate_hz))
         self._on_event = on_event
+        self.last_silenced_s = 0.0  # monotonic time of the last abort (silence is immediate)
         self._cond = threading.Condition()
         self._segments: deque[_Segment] = deque()
         self._buffered = 0
@@ -119,6 +120,7 @@ class NullOutput:
     def abort(self) -> None:
         """Drop everything buffered; outstanding utterances are reported played (aborted)."""
         now = time.monotonic()
+        self.last_silenced_s = now
         with self._cond:
             dropped = list(self._segments)
             self._segments.clear()

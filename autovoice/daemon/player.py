@@ -122,6 +122,7 @@ class Player:
         self._loaded: tuple[str, ...] = (self._default_key,)
         self.cache = PhraseCache(int(config.daemon.cache_mb * 1e6), config.daemon.cache_max_chars)
         self._lock = threading.Lock()
+        self._aborted_at: dict[int, float] = {}  # uid -> monotonic time of its (first) abort
         self._current: _Playing | None = None
         self._playing: dict[int, _Playing] = {}
         self._pending: tuple[AppConfig, Synthesizer] | None = None
@@ -171,7 +172,7 @@ class Player:
         """Silence `utt` now if it is the one playing (its cancel event is already set)."""
         with self._lock:
             if self._current is not None and self._current.utt is utt:
-                self._output.abort()
+                self._abort_locked(utt)
 
     def pause(self) -> None:
         """Hold playback where it is."""
@@ -299,13 +300,13 @@ class Player:
                 self._metrics.synthesis(audio_s, compute_s)
         except (VoiceError, EngineError) as exc:
             with self._lock:
-                out.abort()
+                self._abort_locked(utt)
             code = p.ErrorCode.UNKNOWN_VOICE if isinstance(exc, VoiceError) else None
             self._fail(utt, code or p.ErrorCode.ENGINE_ERROR, str(exc))
             return
         if utt.cancel_event.is_set() or self._stopping.is_set():
             with self._lock:
-                out.abort()
+                self._abort_locked(utt)
             self._finish_cancelled(utt)
             return
         tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
@@ -315,7 +316,7 @@ class Player:
         while not playing.played.wait(POLL_S):
             if utt.cancel_event.is_set() or self._stopping.is_set():
                 with self._lock:
-                    out.abort()
+                    self._abort_locked(utt)
                 self._finish_cancelled(utt)
                 return
         if pieces is not None and pieces:
@@ -339,13 +340,42 @@ class Player:
         if len(data):
             self._output.write(data, utt.cancel_event)
 
+    def _abort_locked(self, utt: Utterance) -> None:
+        """Abort the output once per utterance, remembering when (caller holds `_lock`)."""
+        if utt.uid not in self._aborted_at:
+            self._aborted_at[utt.uid] = time.monotonic()
+            self._output.abort()
+
+    def _silenced_at(self, utt: Utterance) -> float | None:
+        """When the device went silent after this utterance's abort (waits up to 0.25 s)."""
+        with self._lock:
+            aborted = self._aborted_at.pop(utt.uid, None)
+        if aborted is None:
+            return None
+        deadline = time.monotonic() + 0.25
+        while time.monotonic() < deadline:
+            silenced = float(getattr(self._output, "last_silenced_s", 0.0))
+            if silenced >= aborted:
+                return silenced
+            time.sleep(0.001)
+        return None
+
     def _finish_cancelled(self, utt: Utterance) -> None:
+        silenced = self._silenced_at(utt)
         if utt.settle():
             reason = utt.cancel_reason or CancelReason.CANCEL
             if self._stopping.is_set() and utt.cancel_reason is None:
                 reason = CancelReason.SHUTDOWN
             self._metrics.count("cancelled")
-            self._emit(utt, p.Cancelled(utterance=utt.uid, id=utt.request_id, reason=reason.value))
+            self._emit(
+                utt,
+                p.Cancelled(
+                    utterance=utt.uid,
+                    id=utt.request_id,
+                    reason=reason.value,
+                    silenced_s=round(silenced, 6) if silenced is not None else None,
+                ),
+            )
 
     def _fail(self, utt: Utterance, code: p.ErrorCode, message: str) -> None:
         if utt.settle():
@@ -378,6 +408,7 @@ class Player:
                         utterance=utt.uid,
                         id=utt.request_id,
                         latency_ms=round(latency_ms, 2),
+                        at_s=round(event.monotonic_s, 6),
                         output_latency_ms=round(out_ms, 2),
                         heard_ms=round(latency_ms + out_ms, 2),
                     ),

@@ -415,6 +415,8 @@ class FirstAudio(Event):
     id: str | int | None = None
     latency_ms: float = 0.0
     """From request receipt to the first sample handed to the device."""
+    at_s: float | None = None
+    """`time.monotonic()` (CLOCK_MONOTONIC, shared by local processes) of that moment."""
     output_latency_ms: float = 0.0
     """The stream's reported output latency (device to speaker)."""
     heard_ms: float = 0.0
@@ -442,6 +444,8 @@ class Cancelled(Event):
     utterance: int = 0
     id: str | int | None = None
     reason: str = "cancel"
+    silenced_s: float | None = None
+    """`time.monotonic()` when the device went silent, if it was playing this utterance."""
 
 
 @dataclass(frozen=True)

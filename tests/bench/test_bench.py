@@ -1,0 +1,65 @@
+"""`autovoice bench` in its reduced form, end to end, so it cannot rot."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from autovoice.bench.report import print_table
+from autovoice.bench.sentences import SENTENCES
+from autovoice.bench.stats import summarize
+
+
+def test_summarize_percentiles() -> None:
+    summary = summarize([float(v) for v in range(1, 101)])
+    assert summary.n == 100
+    assert math.isclose(summary.p50_ms, 50.5)
+    assert 95 <= summary.p95_ms <= 96 and 99 <= summary.p99_ms <= 100
+    assert math.isnan(summarize([]).p50_ms)
+
+
+def test_sentences_cover_lengths() -> None:
+    assert set(SENTENCES) == {"short", "medium", "long"}
+    assert max(len(t) for t in SENTENCES["long"]) <= 300
+    assert min(len(t) for t in SENTENCES["long"]) > 200
+
+
+def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
+    plot = tmp_path / "ttfa.png"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autovoice",
+            "bench",
+            "--quick",
+            "--json",
+            "--virtual-device",
+            "--engine",
+            "onnx",
+            "--plot",
+            str(plot),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    assert set(data["ttfa"]) == {"short", "medium", "long"}
+    for row in data["ttfa"].values():
+        assert row["n"] == 3 and 0 < row["p50_ms"] < 5000
+    assert data["stop"]["n"] == 2 and 0 <= data["stop"]["p50_ms"] < 1000
+    assert data["daemon"]["engine"] == "onnx" and data["daemon"]["failures"] == []
+    assert data["daemon"]["peak_rss_mb"] > 50
+    assert set(data["peers"]) >= {"piper"}
+    onnx = next(row for row in data["engines"] if row["engine"] == "onnx")
+    assert onnx["available"] and 0 < onnx["rtf_whole"] < 5
+    assert plot.stat().st_size > 10_000
+    table = io.StringIO()
+    print_table(data, table)
+    assert "Time to first audio" in table.getvalue() and "vs piper" in table.getvalue()
