@@ -146,6 +146,7 @@ def load_backend(
         EngineError: no engine of the chain could load.
     """
     skipped: list[str] = []
+    errors: list[EngineError] = []
     names = candidate_engines(config.engine) if chain is None else tuple(chain)
     for position, name in enumerate(names):
         if name not in ENGINE_LOADERS:
@@ -156,6 +157,7 @@ def load_backend(
             raise
         except EngineError as exc:
             skipped.append(str(exc))
+            errors.append(exc)
             if config.engine == "auto":
                 _LOG.info("skipping %s", exc)
             continue
@@ -163,4 +165,6 @@ def load_backend(
             _LOG.info("engine %s in use (skipped %d)", backend.name, len(skipped))
         remaining = names[position + 1 :] if config.engine == "auto" else ()
         return EngineChoice(backend, tuple(skipped), remaining)
+    if len(errors) == 1:
+        raise errors[0]
     raise EngineError(config.engine, "; ".join(skipped) or "no engine could load")
