@@ -205,6 +205,7 @@ class Player:
         }
         return {
             "engine": synth.engine_name if synth else "",
+            "engines": synth.engine_status() if synth else {},
             "voice": synth.voice.name if synth else "",
             "sample_rate_hz": synth.sample_rate if synth else 0,
             "loaded_voices": list(self._loaded),
