@@ -14,6 +14,7 @@ RT-safe: no.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -70,10 +71,14 @@ class SpeakPayload:
     Attributes:
         voice: Voice name or path; None = the configured voice.
         options: Per-request synthesis options (None fields = config defaults).
+        pitch: Pitch factor (2.0 = an octave up). Piper voices have no pitch input, so the
+            audio is made `pitch` times longer and played `pitch` times faster (resampling):
+            the pitch moves, the duration stays.
     """
 
     voice: str | None = None
     options: SpeakOptions = field(default_factory=SpeakOptions)
+    pitch: float = 1.0
 
 
 @dataclass
@@ -238,6 +243,7 @@ class Player:
             self._finish_cancelled(utt)
             return
         payload: SpeakPayload = utt.payload or SpeakPayload()
+        options = payload.options
         try:
             synth = self._synth_for(payload.voice)
         except VoiceError as exc:
@@ -246,8 +252,12 @@ class Player:
         except EngineError as exc:
             self._fail(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
             return
+        pitch = min(4.0, max(0.25, payload.pitch))
+        if pitch != 1.0:
+            rate = options.rate if options.rate is not None else synth.config.synthesis.rate
+            options = dataclasses.replace(options, rate=min(10.0, max(0.1, rate / pitch)))
         try:
-            key = self._cache_key(synth, utt.text, payload.options)
+            key = (*self._cache_key(synth, utt.text, options), pitch)
         except VoiceError as exc:
             self._fail(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
             return
@@ -272,7 +282,7 @@ class Player:
             self._playing[utt.uid] = playing
         out = self._output
         out.begin_utterance(utt.uid)
-        resampler = StreamResampler(synth.sample_rate, out.input_rate_hz)
+        resampler = StreamResampler(round(synth.sample_rate * pitch), out.input_rate_hz)
         audio_s = compute_s = 0.0
         pieces: list[np.ndarray] | None = [] if cacheable and cached is None else None
         try:
@@ -284,7 +294,7 @@ class Player:
                     self._write(resampler, cached[start : start + step], utt)
                 audio_s = len(cached) / synth.sample_rate
             else:
-                chunks = synth.speak(utt.text, payload.options)
+                chunks = synth.speak(utt.text, options)
                 try:
                     for chunk in chunks:
                         compute_s += chunk.compute_s

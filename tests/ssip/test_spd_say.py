@@ -197,3 +197,24 @@ def test_other_options_speak(ssip_daemon: SsipDaemon, args: tuple[str, ...]):
         final, audio = _say_and_capture(d, sub, "-w", *args)
     assert final["event"] == "done", final
     assert loud_s(audio, d.rate_hz) > 0.1
+
+
+def _centroid_hz(x: np.ndarray, rate_hz: int = 48000) -> float:
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / rate_hz)
+    return float((spectrum * freqs).sum() / spectrum.sum())
+
+
+def test_pitch_moves_the_spectrum_and_keeps_the_duration(ssip_daemon: SsipDaemon):
+    """Pitch is applied by resampling (docs/SSIP.md): +100 is half an octave up, -100 down."""
+    d = ssip_daemon
+    with d.subscribe() as sub:
+        normal, normal_audio = _say_and_capture(d, sub, "-w", FOX)
+        high, high_audio = _say_and_capture(d, sub, "-w", "-p", "100", FOX)
+        low, low_audio = _say_and_capture(d, sub, "-w", "-p", "-100", FOX)
+    assert {e["event"] for e in (normal, high, low)} == {"done"}
+    base = _centroid_hz(normal_audio)
+    assert 1.2 < _centroid_hz(high_audio) / base < 1.7
+    assert 0.55 < _centroid_hz(low_audio) / base < 0.85
+    for audio in (high_audio, low_audio):
+        assert 0.8 < loud_s(audio, 48000) / loud_s(normal_audio, 48000) < 1.25

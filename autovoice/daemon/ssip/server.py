@@ -35,7 +35,7 @@ from autovoice.daemon.scheduler import Utterance
 from autovoice.daemon.ssip import replies as r
 from autovoice.daemon.ssip.codec import DataBlock, LineSplitter, Overflow
 from autovoice.daemon.ssip.commands import Commands, Target, VoiceEntry, pick_voice
-from autovoice.daemon.ssip.session import Session, rate_multiplier, volume_factor
+from autovoice.daemon.ssip.session import Session, pitch_factor, rate_multiplier, volume_factor
 from autovoice.daemon.ssip.ssml import Message
 from autovoice.engines import SpeakOptions, list_voices
 
@@ -253,7 +253,12 @@ class SsipServer:
             text=text,
             priority=session.priority,
             client_id=session.client_id,
-            payload=SsipPayload(self._voice(session), options, listener=self._on_event),
+            payload=SsipPayload(
+                self._voice(session),
+                options,
+                pitch=pitch_factor(session.pitch),
+                listener=self._on_event,
+            ),
         )
         self._tracks[utt.uid] = _Track(session, message.marks, len(text), rate)
         try:

@@ -48,6 +48,15 @@ def rate_multiplier(rate: int) -> float:
     return float(RATE_RANGE_FACTOR ** (rate / 100.0))
 
 
+def pitch_factor(pitch: int) -> float:
+    """SSIP pitch (-100 .. 100) -> pitch factor, half an octave each way (exponential).
+
+    >>> pitch_factor(0), round(pitch_factor(100), 4), round(pitch_factor(-100), 4)
+    (1.0, 1.4142, 0.7071)
+    """
+    return float(2.0 ** (pitch / 200.0))
+
+
 def volume_factor(volume: int) -> float:
     """SSIP volume (-100 .. 100) -> gain multiplier: -100 -> 0, 0 -> 1, 100 -> 2 (linear).
 
