@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Where the milliseconds of time-to-first-audio go, stage by stage, in-process.
+
+For each benchmark sentence: text -> first unit (espeak-ng phonemes + ids), the encoder on that
+unit (text encoder, durations, flow), and the first decoder chunk (with its halo). Compare with
+`autovoice bench` (through the daemon and the device) to see what the daemon and audio add.
+
+    .venv/bin/python scripts/profile_ttfa.py [--repeats 20] [--engine onnx] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from autovoice.bench.sentences import SENTENCES
+from autovoice.config import config_from_dict
+from autovoice.engines import SpeakOptions, Synthesizer
+from autovoice.engines.streaming import chunk_plan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--engine", default="onnx")
+    parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all)")
+    args = parser.parse_args()
+    config = config_from_dict(
+        {"engine": args.engine, "engines": {"onnx": {"threads": args.threads}}}
+    )
+    synth = Synthesizer.load(config)
+    streaming = config.streaming
+    scales, _ = synth.scales(SpeakOptions())
+    print(f"engine {synth.engine_name}, threads {args.threads or 'all'}, medians of {args.repeats}")
+    print(
+        f"{'length':8} {'phonemes':>8} {'frontend':>9} {'encoder':>8} {'1st chunk':>9} {'total':>7}"
+        "   (ms)"
+    )
+    for kind, texts in SENTENCES.items():
+        rows = []
+        for _ in range(args.repeats):
+            for text in texts:
+                t0 = time.perf_counter()
+                unit = next(synth.frontend.units(text))
+                t1 = time.perf_counter()
+                z = synth.backend.encode(list(unit.ids), scales)
+                t2 = time.perf_counter()
+                plan = chunk_plan(
+                    z.shape[1],
+                    streaming.first_chunk_frames,
+                    streaming.max_chunk_frames,
+                    streaming.halo_frames,
+                )[0]
+                synth.backend.decode(z[:, plan.window_start : plan.window_end], None)
+                t3 = time.perf_counter()
+                rows.append((len(unit.phonemes), t1 - t0, t2 - t1, t3 - t2, t3 - t0))
+        med = [statistics.median(r[i] for r in rows) for i in range(5)]
+        print(
+            f"{kind:8} {med[0]:>8.0f} {med[1] * 1e3:>9.1f} {med[2] * 1e3:>8.1f} "
+            f"{med[3] * 1e3:>9.1f} {med[4] * 1e3:>7.1f}"
+        )
+    synth.close()
+
+
+if __name__ == "__main__":
+    main()
