@@ -34,8 +34,8 @@ __all__ = ["TorchBackend"]
 
 _LOG = logging.getLogger(__name__)
 
-WARMUP_PHONEMES = 24
-"""Length of the dummy phoneme sequence run at load when compiling."""
+WARMUP_PHONEMES = (16, 48, 128)
+"""Lengths of the dummy phoneme sequences run at load when compiling (one per size range)."""
 
 
 @dataclass
@@ -142,7 +142,13 @@ class TorchBackend:
         self.compiled = False
 
     def _compile(self) -> None:
-        """Compile the three fixed-shape stages and warm them up; eager on any failure."""
+        """Compile the three stages and warm them up; eager on any failure.
+
+        Sizes are dynamic, but on CPU the conv backend choice guards on length thresholds, so
+        the warm-up runs a few lengths (`WARMUP_PHONEMES`) to compile each range at load;
+        an unusual length may still recompile once. (Unbacked sizes would avoid the guards but
+        inductor cannot lower convs on them in torch 2.13.)
+        """
         started = time.monotonic()
         try:
             self._stages = {
@@ -154,10 +160,13 @@ class TorchBackend:
                 )
             }
             self.compiled = True
-            ids = [i % self.model.hp.n_vocab for i in range(1, WARMUP_PHONEMES + 1)]
             sid = 0 if self.num_speakers > 1 else None
-            z = self.encode(ids, Scales(0.667, 1.0, 0.8, sid))
-            self.decode(z, sid)
+            for n in WARMUP_PHONEMES:
+                ids = [i % self.model.hp.n_vocab for i in range(1, n + 1)]
+                z = self.encode(ids, Scales(0.0, 1.0, 0.0, sid))
+                self.decode(z, sid)
+                if not self.compiled:
+                    break
         except Exception as e:  # torch.compile raises many types (inductor, C++ compiler)
             _LOG.warning("torch.compile failed, running eager: %s: %s", type(e).__name__, e)
             self._use_eager()
