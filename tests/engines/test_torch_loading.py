@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +225,23 @@ def test_compiled_stage_failing_at_run_time_falls_back(monkeypatch, caplog, real
         z = backend.encode([1, 2, 3], Scales(0.0, 1.0, 0.0))
     assert not backend.compiled and z.shape[0] == 192
     assert sum("running eager" in r.message for r in caplog.records) == 1
+
+
+def test_engines_import_without_torch() -> None:
+    """`import autovoice.engines` needs no torch; the torch engine's ImportError names the extra."""
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None\n"
+        "import autovoice.engines\n"
+        "try:\n"
+        "    import autovoice.engines.torch_backend\n"
+        "except ImportError as e:\n"
+        "    assert 'autovoice[torch]' in str(e), e\n"
+        "else:\n"
+        "    raise SystemExit('torch_backend imported without torch')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
