@@ -1,8 +1,14 @@
 """Our PyTorch re-implementation of Piper's VITS inference, loading weights from the `.onnx`.
 
-Modules: `onnx_weights` (initializers -> module paths), `hparams` (architecture read from the
-weights), `text_encoder`, `duration`, `spline`, `flow`, `generator`, `model` (the stages),
-`loader` (voice file -> model). Needs the `torch` extra.
+Modules: `onnx_weights` (initializers -> module paths, torch-free), `hparams` (architecture read
+from the weights and conv nodes; presets for random-weight models), `text_encoder`, `duration`,
+`spline`, `flow`, `generator`, `model` (the stages), `loader` (voice file -> model).
+
+For the GPU engines: every stage but `VitsModel.expand` (length regulation) keeps its shapes
+fixed for fixed input shapes, takes masks (ids padded to a bucket give the same values at the
+real positions), has no host sync and no data-dependent Python branching, and takes its noise
+as an input tensor (zeros = deterministic). Modules follow the parameters' dtype (fp16/bf16);
+durations are computed in fp32 (`VitsModel.durations`). Needs the `torch` extra.
 """
 
 from __future__ import annotations
