@@ -64,7 +64,7 @@ class SynthesisConfig:
 class StreamingConfig:
     """How clauses are chunked for streaming decode."""
 
-    first_chunk_frames: int = field(default=16, metadata=_range(1, 1024))
+    first_chunk_frames: int = field(default=8, metadata=_range(1, 1024))
     """Latent frames in the first decoded chunk of a clause."""
     max_chunk_frames: int = field(default=256, metadata=_range(1, 4096))
     """Largest decoded chunk, in latent frames."""
@@ -72,7 +72,7 @@ class StreamingConfig:
     """Context frames decoded on each side of a chunk."""
     max_unit_phonemes: int = field(default=200, metadata=_range(10, 2000))
     """Sentences longer than this (in phonemes) are split at clauses."""
-    first_unit_phonemes: int = field(default=48, metadata=_range(0, 2000))
+    first_unit_phonemes: int = field(default=24, metadata=_range(0, 2000))
     """The first unit of a text is at most this long (0 = no limit)."""
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Where the milliseconds of time-to-first-audio go, stage by stage, in-process.
 
-For each benchmark sentence: text -> first unit (espeak-ng phonemes + ids), the encoder on that
-unit (text encoder, durations, flow), and the first decoder chunk (with its halo). Compare with
-`autovoice bench` (through the daemon and the device) to see what the daemon and audio add.
+For each benchmark sentence: text -> first unit (espeak-ng phonemes + ids); the encoder on that
+unit (text encoder and durations; with the onnx engine the flow runs lazily, per window); and
+the first chunk (the flow over its window, where lazy, then the decoder with its halo). Compare
+with `autovoice bench` (through the daemon and the device) to see what the daemon and audio add.
 
     .venv/bin/python scripts/profile_ttfa.py [--repeats 20] [--engine onnx] [--threads N]
+        [--first-unit PHONEMES] [--first-chunk FRAMES]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from autovoice.bench.sentences import SENTENCES
 from autovoice.config import config_from_dict
 from autovoice.engines import SpeakOptions, Synthesizer
+from autovoice.engines.gpu_plan import decode_one
 from autovoice.engines.streaming import chunk_plan
 
 
@@ -25,18 +28,34 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--engine", default="onnx")
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all)")
+    parser.add_argument("--first-unit", type=int, help="streaming.first_unit_phonemes")
+    parser.add_argument("--first-chunk", type=int, help="streaming.first_chunk_frames")
     args = parser.parse_args()
+    streaming = {}
+    if args.first_unit is not None:
+        streaming["first_unit_phonemes"] = args.first_unit
+    if args.first_chunk is not None:
+        streaming["first_chunk_frames"] = args.first_chunk
     config = config_from_dict(
-        {"engine": args.engine, "engines": {"onnx": {"threads": args.threads}}}
+        {
+            "engine": args.engine,
+            "engines": {"onnx": {"threads": args.threads}},
+            "streaming": streaming,
+        }
     )
     synth = Synthesizer.load(config)
-    streaming = config.streaming
+    s = config.streaming
     scales, _ = synth.scales(SpeakOptions())
-    print(f"engine {synth.engine_name}, threads {args.threads or 'all'}, medians of {args.repeats}")
     print(
-        f"{'length':8} {'phonemes':>8} {'frontend':>9} {'encoder':>8} {'1st chunk':>9} {'total':>7}"
-        "   (ms)"
+        f"engine {synth.engine_name}, threads {args.threads or 'all'}, first unit "
+        f"{s.first_unit_phonemes} phonemes, first chunk {s.first_chunk_frames} frames, "
+        f"medians of {args.repeats}"
     )
+    print(
+        f"{'length':8} {'phonemes':>8} {'frontend':>9} {'encoder':>8} {'1st chunk':>9} "
+        f"{'total':>7}   (ms)"
+    )
+    encode = getattr(synth.backend, "encode_lazy", synth.backend.encode)
     for kind, texts in SENTENCES.items():
         rows = []
         for _ in range(args.repeats):
@@ -44,15 +63,12 @@ def main() -> None:
                 t0 = time.perf_counter()
                 unit = next(synth.frontend.units(text))
                 t1 = time.perf_counter()
-                z = synth.backend.encode(list(unit.ids), scales)
+                z = encode(list(unit.ids), scales)
                 t2 = time.perf_counter()
                 plan = chunk_plan(
-                    z.shape[1],
-                    streaming.first_chunk_frames,
-                    streaming.max_chunk_frames,
-                    streaming.halo_frames,
+                    z.shape[1], s.first_chunk_frames, s.max_chunk_frames, s.halo_frames
                 )[0]
-                synth.backend.decode(z[:, plan.window_start : plan.window_end], None)
+                decode_one(synth.backend, z, None, plan)
                 t3 = time.perf_counter()
                 rows.append((len(unit.phonemes), t1 - t0, t2 - t1, t3 - t2, t3 - t0))
         med = [statistics.median(r[i] for r in rows) for i in range(5)]

@@ -19,12 +19,16 @@ from typing import Any
 import numpy as np
 
 from autovoice.engines.base import Scales
+from autovoice.engines.latent import LazyLatent
 from autovoice.errors import EngineError, VoiceError
 
 __all__ = ["OnnxBackend", "split_piper_graph"]
 
 _LOG = logging.getLogger(__name__)
 _DECODER_FIRST_NODE = "dec/conv_pre"
+#: Context for a window of the flow: 4 coupling layers x 4 WaveNet layers of kernel 5 reach
+#: +-32 frames; 40 makes windows equal the whole flow to float precision (tested).
+FLOW_HALO_FRAMES = 40
 
 
 @dataclass
@@ -37,7 +41,10 @@ class OnnxBackend:
     z_channels: int
     hop_samples: int = 256
     name: str = "onnx"
-    full: Any = field(default=None, repr=False)
+    prior: Any = field(default=None, repr=False)
+    flow: Any = field(default=None, repr=False)
+    flow_inputs: tuple[str, ...] = ()
+    flow_halo_frames: int = FLOW_HALO_FRAMES
 
     @classmethod
     def load(
@@ -61,6 +68,7 @@ class OnnxBackend:
         encoder_model, decoder_model, z_name, z_channels = split_piper_graph(model_path)
         if voice is not None:
             check_voice_matches(encoder_model, voice)
+        stages = split_prior_and_flow(encoder_model, z_name)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -73,32 +81,61 @@ class OnnxBackend:
             decoder = onnxruntime.InferenceSession(
                 decoder_model.SerializeToString(), options, providers=providers
             )
+            prior = flow = None
+            if stages is not None:
+                prior = onnxruntime.InferenceSession(
+                    stages[0].SerializeToString(), options, providers=providers
+                )
+                flow = onnxruntime.InferenceSession(
+                    stages[1].SerializeToString(), options, providers=providers
+                )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EngineError(
                 "onnx", f"cannot open the split graph of {model_path}: {exc}"
             ) from exc
         decoder_inputs = tuple(i.name for i in decoder.get_inputs())
+        flow_inputs = tuple(i.name for i in flow.get_inputs()) if flow is not None else ()
         _LOG.info(
             "onnx engine: split %s at %s in %.2f s",
             model_path.name,
             z_name,
             time.monotonic() - started,
         )
-        return cls(encoder, decoder, decoder_inputs, z_channels, hop_samples)
+        return cls(
+            encoder,
+            decoder,
+            decoder_inputs,
+            z_channels,
+            hop_samples,
+            prior=prior,
+            flow=flow,
+            flow_inputs=flow_inputs,
+        )
 
     def encode(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray:
         """Phoneme ids -> z, float32 [z_channels, frames]."""
-        feeds: dict[str, np.ndarray] = {
-            "input": np.asarray([phoneme_ids], dtype=np.int64),
-            "input_lengths": np.asarray([len(phoneme_ids)], dtype=np.int64),
-            "scales": np.asarray(
-                [scales.noise_scale, scales.length_scale, scales.noise_w], dtype=np.float32
-            ),
-        }
-        if scales.speaker_id is not None:
-            feeds["sid"] = np.asarray([scales.speaker_id], dtype=np.int64)
+        feeds = _encoder_feeds(phoneme_ids, scales)
         (z,) = self.encoder.run(None, _only(feeds, self.encoder))
         return np.ascontiguousarray(z[0], dtype=np.float32)
+
+    def encode_lazy(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray | LazyLatent:
+        """Like `encode`, but the flow runs window by window as the decoder asks for frames."""
+        if self.prior is None:
+            return self.encode(phoneme_ids, scales)
+        feeds = _encoder_feeds(phoneme_ids, scales)
+        z_prior, mask = self.prior.run(None, _only(feeds, self.prior))
+        mask_name = self.flow_inputs[1]
+
+        def flow(window: np.ndarray) -> np.ndarray:
+            flow_feeds = {
+                self.flow_inputs[0]: window[np.newaxis],
+                mask_name: np.ones((1, 1, window.shape[1]), dtype=mask.dtype),
+            }
+            if "sid" in self.flow_inputs:
+                flow_feeds["sid"] = feeds["sid"]
+            return self.flow.run(None, flow_feeds)[0][0]
+
+        return LazyLatent(np.ascontiguousarray(z_prior[0]), flow, self.flow_halo_frames)
 
     def decode(self, z: np.ndarray, speaker_id: int | None = None) -> np.ndarray:
         """z window [z_channels, frames] -> float32 PCM [frames * hop_samples]."""
@@ -110,13 +147,78 @@ class OnnxBackend:
 
     def close(self) -> None:
         """Drop the sessions."""
-        self.encoder = None
-        self.decoder = None
+        self.encoder = self.decoder = self.prior = self.flow = None
+
+
+def _encoder_feeds(phoneme_ids: list[int], scales: Scales) -> dict[str, np.ndarray]:
+    feeds: dict[str, np.ndarray] = {
+        "input": np.asarray([phoneme_ids], dtype=np.int64),
+        "input_lengths": np.asarray([len(phoneme_ids)], dtype=np.int64),
+        "scales": np.asarray(
+            [scales.noise_scale, scales.length_scale, scales.noise_w], dtype=np.float32
+        ),
+    }
+    if scales.speaker_id is not None:
+        feeds["sid"] = np.asarray([scales.speaker_id], dtype=np.int64)
+    return feeds
 
 
 def _only(feeds: dict[str, np.ndarray], session: Any) -> dict[str, np.ndarray]:
     wanted = {i.name for i in session.get_inputs()}
     return {k: v for k, v in feeds.items() if k in wanted}
+
+
+def split_prior_and_flow(encoder_model: Any, z_name: str) -> tuple[Any, Any] | None:
+    """Split the encoder into prior (ids -> z_p, mask) and flow ((z_p, mask) -> z).
+
+    The flow's inputs are found from the graph: the mask is the other operand of the node that
+    makes z (z * mask), z_p the flow's one other input computed from the graph inputs by a node
+    of another module (nodes with generated names, without a module path, sit inside the flow's
+    WaveNets). Returns None when the graph does not have that shape (the engine then runs the
+    flow whole).
+    """
+    from onnx.utils import Extractor
+
+    graph = encoder_model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    z_node = producer.get(z_name)
+    flow_nodes = [n for n in graph.node if n.name.startswith("/flow/")]
+    if z_node is None or len(z_node.input) != 2 or not flow_nodes:
+        return None
+    dynamic = {i.name for i in graph.input}
+    for node in graph.node:  # topological order: mark what depends on the inputs
+        if any(name in dynamic for name in node.input):
+            dynamic.update(node.output)
+    flow_outputs = {out for n in flow_nodes for out in n.output}
+    mask = next((i for i in z_node.input if i not in flow_outputs), None)
+    external = {
+        name
+        for node in flow_nodes
+        for name in node.input
+        if name in dynamic
+        and name not in flow_outputs
+        and name != mask
+        and _outside_flow(producer.get(name))
+    }
+    priors = sorted(n for n in external if n != "sid" and "emb_g" not in n)
+    if mask is None or len(priors) != 1:
+        return None
+    extra = ["sid"] if "sid" in {i.name for i in graph.input} else []
+    try:
+        extractor = Extractor(encoder_model)
+        prior = extractor.extract_model([i.name for i in graph.input], [priors[0], mask])
+        flow = extractor.extract_model([priors[0], mask, *extra], [z_name])
+    except Exception:  # an unexpected graph layout: run the flow whole
+        _LOG.info("onnx engine: flow not separable; it runs over whole units")
+        return None
+    return prior, flow
+
+
+def _outside_flow(node: Any) -> bool:
+    """True for a graph input (no node) or a node with a module path outside the flow."""
+    if node is None:
+        return True
+    return node.name.startswith("/") and not node.name.startswith("/flow/")
 
 
 def check_voice_matches(encoder_model: Any, voice: Any) -> None:

