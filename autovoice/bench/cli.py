@@ -41,6 +41,9 @@ def add_subcommand(subparsers: Any) -> None:
         help="play into a private PulseAudio null sink (automatic when there is no sound device)",
     )
     bench.add_argument("--engine", default="auto", help="engine for the daemon (default: auto)")
+    bench.add_argument(
+        "--threads", type=int, help="onnxruntime threads for the daemon (default: the config's)"
+    )
     bench.add_argument("--no-peers", action="store_true", help="skip piper-tts and espeak-ng")
     bench.add_argument("--no-daemon", action="store_true", help="skip the end-to-end part")
     bench.add_argument(
@@ -121,12 +124,16 @@ def _run_daemon(args: argparse.Namespace, sentences, requests: int, stops: int):
         _progress("no sound device: playing into a private PulseAudio null sink")
     with tempfile.TemporaryDirectory(prefix="autovoice-bench-cfg-") as tmp:
         config = Path(tmp) / "bench.yaml"
-        config.write_text(f"engine: {args.engine}\ndaemon:\n  cache_mb: 0\n")
+        text = f"engine: {args.engine}\ndaemon:\n  cache_mb: 0\n"
+        if args.threads is not None:
+            text += f"engines:\n  onnx:\n    threads: {args.threads}\n"
+        config.write_text(text)
         serve_args = ["--config", str(config)]
         if args.device is not None:
             serve_args += ["--device", str(args.device)]
         try:
-            return measure_daemon(sentences, requests, stops, serve_args, env)
+            full_plays = 1 if args.quick else 2
+            return measure_daemon(sentences, requests, stops, serve_args, env, full_plays)
         finally:
             if device is not None:
                 device.stop()

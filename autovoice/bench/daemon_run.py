@@ -48,11 +48,14 @@ def measure_daemon(
     stop_requests: int,
     serve_args: list[str],
     env: dict[str, str],
+    full_plays: int = 2,
     warmups: int = 3,
 ) -> DaemonFigures:
-    """Start the daemon, speak each sentence class `requests_per_kind` times, and stop some.
+    """Start the daemon; measure TTFA per sentence class, stop latency, and whole playbacks.
 
-    Each request waits for its `done` so requests do not queue behind each other.
+    A TTFA request is cancelled once audible (the next request then starts on an idle daemon,
+    and the run takes seconds, not the minutes of playing everything); `full_plays` long
+    sentences are played to their end to count underruns while speaking.
     """
     figures = DaemonFigures()
     with tempfile.TemporaryDirectory(prefix="autovoice-bench-") as tmp:
@@ -61,13 +64,22 @@ def measure_daemon(
         daemon.start(timeout_s=180)
         try:
             figures.startup_s = daemon.ready_s or float("nan")
-            with Client(socket_path, timeout_s=30) as client:
+            with (
+                Client(socket_path, timeout_s=30) as client,
+                Client(socket_path, timeout_s=30) as stopper,
+            ):
                 for _ in range(warmups):
-                    client.speak(sentences[0][1], wait=True, timeout_s=60)
-                _speak_all(client, sentences, requests_per_kind, figures)
-                with Client(socket_path, timeout_s=30) as stopper:
-                    for _ in range(stop_requests):
-                        _one_stop(client, stopper, figures)
+                    _speak(client, stopper, sentences[0][1], stop_after_s=0.0)
+                _ttfa_rounds(client, stopper, sentences, requests_per_kind, figures)
+                for _ in range(stop_requests):
+                    _one_stop(client, stopper, figures)
+                long_texts = [text for kind, text in sentences if kind == "long"]
+                for index in range(full_plays):
+                    result = client.speak(
+                        long_texts[index % len(long_texts)], wait=True, timeout_s=120
+                    )
+                    if not result.ok:
+                        figures.failures.append(f"full play: {result.final}")
                 status = client.status()
             figures.engine = str(status.get("engine", ""))
             audio = status.get("audio", {}) or {}
@@ -79,8 +91,12 @@ def measure_daemon(
     return figures
 
 
-def _speak_all(
-    client: Client, sentences: list[tuple[str, str]], per_kind: int, figures: DaemonFigures
+def _ttfa_rounds(
+    client: Client,
+    stopper: Client,
+    sentences: list[tuple[str, str]],
+    per_kind: int,
+    figures: DaemonFigures,
 ) -> None:
     by_kind: dict[str, list[str]] = {}
     for kind, text in sentences:
@@ -89,11 +105,9 @@ def _speak_all(
         for kind, texts in by_kind.items():
             # a different sentence each round (the phrase cache is off, see bench.cli)
             text = texts[round_index % len(texts)]
-            written = time.monotonic()
-            result = client.speak(text, wait=True, timeout_s=60)
-            first = next((e for e in result.events if isinstance(e, p.FirstAudio)), None)
-            if first is None or not result.ok:
-                figures.failures.append(f"{kind}: {result.final}")
+            written, first, _, _ = _speak(client, stopper, text, stop_after_s=0.0)
+            if first is None or first.at_s is None:
+                figures.failures.append(f"{kind}: no first_audio")
                 continue
             figures.ttfa_ms.setdefault(kind, []).append((first.at_s - written) * 1e3)
             figures.heard_ms.setdefault(kind, []).append(
@@ -101,29 +115,46 @@ def _speak_all(
             )
 
 
-def _one_stop(client: Client, stopper: Client, figures: DaemonFigures) -> None:
-    """Speak a long sentence on `client`; once it is audible, send `stop` on `stopper`."""
+def _speak(
+    client: Client, stopper: Client, text: str, stop_after_s: float
+) -> tuple[float, p.FirstAudio | None, p.Event | None, float]:
+    """Speak `text` on `client`; `stop_after_s` after it is audible, send `stop` on `stopper`.
+
+    Returns (when the request was written, its first_audio, its final event, when stop was
+    written), all on the monotonic clock.
+    """
     audible = threading.Event()
     outcome: dict[str, SpeakResult] = {}
+    first: list[p.FirstAudio] = []
 
     def on_event(event: p.Event) -> None:
         if isinstance(event, p.FirstAudio):
+            first.append(event)
             audible.set()
 
+    written: list[float] = []
+
     def speak() -> None:
-        outcome["result"] = client.speak(_STOP_TEXT, wait=True, on_event=on_event, timeout_s=60)
+        written.append(time.monotonic())
+        outcome["result"] = client.speak(text, wait=True, on_event=on_event, timeout_s=60)
 
     speaker = threading.Thread(target=speak, name="bench-speaker")
     speaker.start()
-    if not audible.wait(30):
-        figures.failures.append("stop: no first audio")
-    time.sleep(0.3)  # well into playback
-    written = time.monotonic()
+    audible.wait(30)
+    if stop_after_s:
+        time.sleep(stop_after_s)
+    stop_written = time.monotonic()
     stopper.stop()
-    speaker.join(30)
+    speaker.join(60)
     final = outcome["result"].final if "result" in outcome else None
-    if isinstance(final, p.Cancelled) and final.silenced_s:
-        figures.stop_ms.append((final.silenced_s - written) * 1e3)
+    return written[0], (first[0] if first else None), final, stop_written
+
+
+def _one_stop(client: Client, stopper: Client, figures: DaemonFigures) -> None:
+    """Stop a long sentence 0.3 s into its playback; record stop -> silence at the device."""
+    _, first, final, stop_written = _speak(client, stopper, _STOP_TEXT, stop_after_s=0.3)
+    if first is not None and isinstance(final, p.Cancelled) and final.silenced_s:
+        figures.stop_ms.append((final.silenced_s - stop_written) * 1e3)
     else:
         figures.failures.append(f"stop: {final}")
 

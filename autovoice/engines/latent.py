@@ -57,8 +57,8 @@ class LazyLatent:
         if stop <= self._ready:
             return
         total = self.shape[1]
-        # grow at least as much as already made, so a unit needs few flow calls
-        stop = min(total, max(stop, 2 * self._ready))
+        # grow geometrically (x4), so a unit needs few flow calls and few halos
+        stop = min(total, max(stop, 4 * self._ready))
         start = self._ready
         window_start = max(0, start - self._halo)
         window_end = min(total, stop + self._halo)

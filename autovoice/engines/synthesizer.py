@@ -162,7 +162,7 @@ class Synthesizer:
                     if z is None:
                         encode = getattr(backend, "encode_lazy", backend.encode)
                         z = encode(list(unit.ids), scales)
-                    plans = self._plans(backend, z.shape[1])
+                    plans = self._plans(backend, z.shape[1], first_unit=index == 0)
                     if done >= len(plans):
                         break
                     audio = decode_one(backend, z, scales.speaker_id, plans[done])
@@ -199,13 +199,21 @@ class Synthesizer:
             except Exception as exc:  # any engine fault: fall back and redo the unit
                 self._fall_back(backend, exc)
 
-    def _plans(self, backend: Backend, total_frames: int) -> list:
-        """Chunk plan of a unit; GPU engines get their fixed decoder windows."""
+    def _plans(self, backend: Backend, total_frames: int, first_unit: bool = True) -> list:
+        """Chunk plan of a unit; GPU engines get their fixed decoder windows.
+
+        Only the first unit of a text starts with the small `first_chunk_frames` (that is the
+        latency a listener waits for); later units are made while earlier audio plays, so they
+        start with chunks 8 times as large and pay fewer halos.
+        """
         s = self.config.streaming
-        windows = getattr(backend, "decoder_windows", ())
-        return stream_plan(
-            total_frames, s.first_chunk_frames, s.max_chunk_frames, s.halo_frames, windows
+        first = (
+            s.first_chunk_frames
+            if first_unit
+            else min(8 * s.first_chunk_frames, s.max_chunk_frames)
         )
+        windows = getattr(backend, "decoder_windows", ())
+        return stream_plan(total_frames, first, s.max_chunk_frames, s.halo_frames, windows)
 
     def _fall_back(self, failed: Backend, exc: Exception) -> None:
         """Replace a failed engine by the next one of the chain that loads.
