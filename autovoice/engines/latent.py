@@ -16,6 +16,9 @@ import numpy as np
 
 __all__ = ["LazyLatent"]
 
+#: Frames made in doubling steps before the rest of a unit is made at once.
+_SMALL_STEPS_UNTIL = 64
+
 
 class LazyLatent:
     """z [channels, frames], computed from z_p by `flow` only when a window is asked for.
@@ -57,8 +60,10 @@ class LazyLatent:
         if stop <= self._ready:
             return
         total = self.shape[1]
-        # grow geometrically (x4), so a unit needs few flow calls and few halos
-        stop = min(total, max(stop, 4 * self._ready))
+        # early on, small (doubling) steps: the next chunk is due before the first has played;
+        # then the rest in one call: one more halo instead of many
+        small = self._ready < _SMALL_STEPS_UNTIL
+        stop = min(total, max(stop, 2 * self._ready)) if small else total
         start = self._ready
         window_start = max(0, start - self._halo)
         window_end = min(total, stop + self._halo)

@@ -75,9 +75,12 @@ class OnnxBackend:
         options.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
         try:
-            encoder = onnxruntime.InferenceSession(
-                encoder_model.SerializeToString(), options, providers=providers
-            )
+            # with the flow split off, encode() = prior + flow: no third copy of those weights
+            encoder = None
+            if stages is None:
+                encoder = onnxruntime.InferenceSession(
+                    encoder_model.SerializeToString(), options, providers=providers
+                )
             decoder = onnxruntime.InferenceSession(
                 decoder_model.SerializeToString(), options, providers=providers
             )
@@ -114,6 +117,8 @@ class OnnxBackend:
 
     def encode(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray:
         """Phoneme ids -> z, float32 [z_channels, frames]."""
+        if self.encoder is None:
+            return np.asarray(self.encode_lazy(phoneme_ids, scales))
         feeds = _encoder_feeds(phoneme_ids, scales)
         (z,) = self.encoder.run(None, _only(feeds, self.encoder))
         return np.ascontiguousarray(z[0], dtype=np.float32)
@@ -121,7 +126,7 @@ class OnnxBackend:
     def encode_lazy(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray | LazyLatent:
         """Like `encode`, but the flow runs window by window as the decoder asks for frames."""
         if self.prior is None:
-            return self.encode(phoneme_ids, scales)
+            return self.encode(phoneme_ids, scales)  # the flow is not separable: run it whole
         feeds = _encoder_feeds(phoneme_ids, scales)
         z_prior, mask = self.prior.run(None, _only(feeds, self.prior))
         mask_name = self.flow_inputs[1]
