@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autovoice.bench.virtual_audio import launch_pulseaudio
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NULL_SINK_RATE_HZ = 48000
 JACK_RATE_HZ = 48000
@@ -167,37 +169,8 @@ class PulseServer:
 
 def start_pulse_server(d: Path, rate_hz: int = NULL_SINK_RATE_HZ) -> PulseServer:
     """Start PulseAudio with a paced null sink in directory `d` (see AUDIO_TESTING.md)."""
-    exe = _need("pulseaudio", "pulseaudio")
-    d.mkdir(parents=True, exist_ok=True)
-    sock = d / "native"
-    env = dict(os.environ, HOME=str(d), XDG_RUNTIME_DIR=str(d))
-    log = open(d / "pulse.log", "wb")  # noqa: SIM115 (owned by the process' lifetime)
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--daemonize=no",
-            "-n",
-            "--exit-idle-time=-1",
-            "--use-pid-file=no",
-            "--disable-shm=yes",
-            "--enable-memfd=no",
-            "--realtime=no",
-            "--high-priority=no",
-            "--log-target=stderr",
-            f"--load=module-native-protocol-unix auth-anonymous=1 socket={sock}",
-            "--load=module-null-sink sink_name=testsink norewinds=1 "
-            f"rate={rate_hz} channels=1 format=float32le",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    log.close()
-    try:
-        _wait_for(sock.exists, 10.0, "pulseaudio socket")
-    except RuntimeError:
-        proc.kill()
-        raise
+    _need("pulseaudio", "pulseaudio")
+    proc, sock = launch_pulseaudio(d, rate_hz, "testsink")
     return PulseServer(
         d, sock, proc, {"PULSE_SERVER": f"unix:{sock}", "PULSE_COOKIE": str(d / "cookie")}
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from autovoice.errors import AudioDeviceError
 
-__all__ = ["VirtualDevice", "start_virtual_device"]
+__all__ = ["VirtualDevice", "launch_pulseaudio", "start_virtual_device"]
 
 
 @dataclass
@@ -40,22 +40,24 @@ class VirtualDevice:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_virtual_device(rate_hz: int = 48000) -> VirtualDevice:
-    """Start PulseAudio (no hardware) with a paced float32 null sink at `rate_hz`.
+def launch_pulseaudio(
+    directory: Path, rate_hz: int, sink_name: str, timeout_s: float = 10.0
+) -> tuple[subprocess.Popen, Path]:
+    """Start a private PulseAudio in `directory` with a paced float32 mono null sink.
+
+    Returns:
+        The process and its native-protocol socket (clients set PULSE_SERVER=unix:SOCKET).
 
     Raises:
-        AudioDeviceError: pulseaudio is not installed or did not start.
+        AudioDeviceError: pulseaudio is not installed or did not start in time.
     """
     exe = shutil.which("pulseaudio")
     if exe is None:
         raise AudioDeviceError(
             "virtual", "pulseaudio is not installed (apt-get install pulseaudio)"
         )
-    directory = Path(tempfile.mkdtemp(prefix="autovoice-vdev-"))
+    directory.mkdir(parents=True, exist_ok=True)
     socket_path = directory / "native"
-    (directory / "asound.conf").write_text(
-        "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
-    )
     child_env = dict(os.environ, HOME=str(directory), XDG_RUNTIME_DIR=str(directory))
     log = open(directory / "pulse.log", "wb")  # noqa: SIM115 (lives as long as the process)
     proc = subprocess.Popen(
@@ -69,8 +71,9 @@ def start_virtual_device(rate_hz: int = 48000) -> VirtualDevice:
             "--enable-memfd=no",
             "--realtime=no",
             "--high-priority=no",
+            "--log-target=stderr",
             f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket_path}",
-            "--load=module-null-sink sink_name=autovoice_null norewinds=1 "
+            f"--load=module-null-sink sink_name={sink_name} norewinds=1 "
             f"rate={rate_hz} channels=1 format=float32le",
         ],
         env=child_env,
@@ -78,13 +81,27 @@ def start_virtual_device(rate_hz: int = 48000) -> VirtualDevice:
         stderr=subprocess.STDOUT,
     )
     log.close()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout_s
     while not socket_path.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             problem = (directory / "pulse.log").read_text(errors="replace")[-300:]
             raise AudioDeviceError("virtual", f"pulseaudio did not start: {problem}")
         time.sleep(0.02)
+    return proc, socket_path
+
+
+def start_virtual_device(rate_hz: int = 48000) -> VirtualDevice:
+    """Start PulseAudio (no hardware) with a paced null sink at `rate_hz`; ALSA's default -> it.
+
+    Raises:
+        AudioDeviceError: pulseaudio is not installed or did not start.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="autovoice-vdev-"))
+    (directory / "asound.conf").write_text(
+        "pcm.!default { type pulse }\nctl.!default { type pulse }\n"
+    )
+    proc, socket_path = launch_pulseaudio(directory, rate_hz, "autovoice_null")
     env = {
         "PULSE_SERVER": f"unix:{socket_path}",
         "PULSE_COOKIE": str(directory / "cookie"),
