@@ -83,3 +83,21 @@ def test_progress_bar_draws_after_delay() -> None:
     slow.update(2, 3.5)
     slow.finish(7.0)
     assert quiet.getvalue() == ""
+
+
+def test_torch_engine_speaks_like_onnx(tmp_path: Path) -> None:
+    """`synth --engine torch` (our PyTorch VITS) gives the onnx engine's audio."""
+    pytest.importorskip("torch")
+    text = "The torch engine speaks, with numbers like 42."
+    outputs = {}
+    for engine in ("onnx", "torch"):
+        out = tmp_path / f"{engine}.wav"
+        args = ["--engine", engine, "--noise-scale", "0", "--noise-w", "0", "-o", str(out), text]
+        result = run(args)
+        assert result.returncode == 0, result.stderr
+        outputs[engine] = read_wav(out.read_bytes())[1]
+    torch_audio, onnx_audio = outputs["torch"], outputs["onnx"]
+    assert torch_audio.shape == onnx_audio.shape
+    # both are 16-bit: allow a few steps of rounding, and a tiny relative error overall
+    assert np.abs(torch_audio - onnx_audio).max() <= 4 / 32767
+    assert np.linalg.norm(torch_audio - onnx_audio) / np.linalg.norm(onnx_audio) < 1e-3
