@@ -80,7 +80,7 @@ class StreamingConfig:
 class OnnxEngineConfig:
     """onnxruntime engine settings."""
 
-    threads: int = field(default=1, metadata=_range(0, 256))
+    threads: int = field(default=0, metadata=_range(0, 256))
     """Intra-op threads; 0 = one per core."""
 
 

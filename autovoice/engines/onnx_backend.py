@@ -73,6 +73,9 @@ class OnnxBackend:
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: a spinning pool starves the daemon's own
+        # threads (audio callback, event loop) on small machines.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         try:
             # with the flow split off, encode() = prior + flow: no third copy of those weights
