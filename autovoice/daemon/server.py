@@ -325,7 +325,7 @@ class Daemon:
         with contextlib.suppress(OSError, AttributeError):
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             pid, uid, _gid = struct.unpack("3i", creds)
-        conn = Connection(next(self._ids), writer, pid)
+        conn = Connection(self.new_connection_id(), writer, pid)
         if uid != os.getuid():
             _LOG.warning("refused a connection from uid %d (pid %d): not our user", uid, pid)
             self._reply_error(
@@ -423,11 +423,11 @@ class Daemon:
         if isinstance(req, p.Speak):
             self._speak(conn, req, received_s)
         elif isinstance(req, p.Stop):
-            done = self._apply(self.scheduler.stop())
+            done = self.apply(self.scheduler.stop())
             self._reply(conn, p.Ok(cmd="stop", id=req.id, utterances=done))
         elif isinstance(req, p.Cancel):
             client = conn.id if req.scope == "self" else None
-            done = self._apply(self.scheduler.cancel(client_id=client, uid=req.utterance))
+            done = self.apply(self.scheduler.cancel(client_id=client, uid=req.utterance))
             if req.utterance is not None and not done:
                 raise p.RequestError(
                     p.ErrorCode.NOT_FOUND,
@@ -484,7 +484,7 @@ class Daemon:
         except RuntimeError as exc:
             raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, str(exc), req.id) from None
         self.metrics.count("accepted")
-        self._dispatch(
+        self.dispatch(
             utt,
             p.Queued(
                 utterance=utt.uid,
@@ -493,10 +493,22 @@ class Daemon:
                 position=decision.position,
             ),
         )
-        self._apply(decision)
+        self.apply(decision)
 
-    def _apply(self, cancellation: Cancellation) -> list[int]:
-        """Silence an interrupted utterance and send the final events of removed ones."""
+    @property
+    def closing(self) -> bool:
+        """True once shutdown has begun (new work is refused)."""
+        return self._closing
+
+    def new_connection_id(self) -> int:
+        """A fresh client id, shared by native and SSIP connections."""
+        return next(self._ids)
+
+    def apply(self, cancellation: Cancellation) -> list[int]:
+        """Silence an interrupted utterance and send the final events of removed ones.
+
+        Thread: event loop (also used by the SSIP listener).
+        """
         if cancellation.interrupted is not None and self.player is not None:
             self.player.interrupt(cancellation.interrupted)
         self._settle_removed(cancellation)
@@ -510,9 +522,7 @@ class Daemon:
             if utt.settle():
                 self.metrics.count("cancelled")
                 reason = utt.cancel_reason.value if utt.cancel_reason else "cancel"
-                self._dispatch(
-                    utt, p.Cancelled(utterance=utt.uid, id=utt.request_id, reason=reason)
-                )
+                self.dispatch(utt, p.Cancelled(utterance=utt.uid, id=utt.request_id, reason=reason))
 
     # -- events ------------------------------------------------------------------------------
 
@@ -521,9 +531,10 @@ class Daemon:
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._dispatch, utt, event)
+            loop.call_soon_threadsafe(self.dispatch, utt, event)
 
-    def _dispatch(self, utt: Utterance, event: p.Event) -> None:
+    def dispatch(self, utt: Utterance, event: p.Event) -> None:
+        """Send an utterance event to its listener (SSIP) and its subscribers. Thread: loop."""
         listener = getattr(utt.payload, "listener", None)  # SSIP's messages
         if listener is not None:
             listener(utt, event)

@@ -162,8 +162,8 @@ class SsipServer:
         with contextlib.suppress(OSError, AttributeError):
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             pid, uid, _gid = struct.unpack("3i", creds)
-        conn = Connection(next(self.daemon._ids), writer, pid)
-        if uid != os.getuid() or self.daemon._closing:
+        conn = Connection(self.daemon.new_connection_id(), writer, pid)
+        if uid != os.getuid() or self.daemon.closing:
             if uid != os.getuid():
                 _LOG.warning("SSIP: refused a connection from uid %d (pid %d)", uid, pid)
             conn.send(r.encode(r.ERR_INTERNAL))
@@ -240,7 +240,7 @@ class SsipServer:
     def speak(self, session: Session, message: Message, msg_id: int | None = None) -> int:
         """Queue a message with the session's priority and settings; return its id."""
         d = self.daemon
-        if d._closing:
+        if d.closing:
             raise RuntimeError("the daemon is shutting down")
         config = d.config.synthesis
         rate = config.rate * rate_multiplier(session.rate) * (message.rate or 1.0)
@@ -267,11 +267,11 @@ class SsipServer:
             self._tracks.pop(utt.uid, None)
             raise
         d.metrics.count("accepted")
-        d._dispatch(
+        d.dispatch(
             utt,
             p.Queued(utterance=utt.uid, priority=utt.priority.value, position=decision.position),
         )
-        d._apply(decision)
+        d.apply(decision)
         return utt.uid
 
     def _voice(self, session: Session) -> str | None:
@@ -288,11 +288,11 @@ class SsipServer:
 
     def stop(self, session: Session, target: Target) -> None:
         """`STOP all|self|client-id`: end the current message (if it matches)."""
-        self.daemon._apply(self.daemon.scheduler.stop(client_id=self._client(session, target)))
+        self.daemon.apply(self.daemon.scheduler.stop(client_id=self._client(session, target)))
 
     def cancel(self, session: Session, target: Target) -> None:
         """`CANCEL all|self|client-id`: end the current message and drop the queued ones."""
-        self.daemon._apply(self.daemon.scheduler.cancel(client_id=self._client(session, target)))
+        self.daemon.apply(self.daemon.scheduler.cancel(client_id=self._client(session, target)))
 
     def pause(self, session: Session, target: Target) -> None:
         """`PAUSE`: hold playback (daemon-wide: there is one audio stream)."""
