@@ -1,23 +1,19 @@
-"""Chunked streaming decode: equal to whole-utterance decoding, first audio early.
+"""Chunk plan for streaming decode: equal to whole-utterance decoding, first audio early.
 
 The HiFi-GAN decoder is convolutional in time, so a chunk of latent frames decoded with
 `halo_frames` of context on each side (then trimmed) reproduces the whole-utterance audio. The
 first chunk is small for latency; chunks then double up to `max_chunk_frames`, so the extra work
-of the halos stays small (about 2 * halo / max_chunk of the total).
+of the halos stays small (about 2 * halo / max_chunk of the total). The synthesizer decodes each
+plan with `gpu_plan.decode_one` (which also fits the plans to fixed GPU windows).
 
 Thread: inference thread. RT-safe: no.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
-from autovoice.engines.base import Backend
-
-__all__ = ["ChunkPlan", "chunk_plan", "decode_chunks", "decode_whole"]
+__all__ = ["ChunkPlan", "chunk_plan"]
 
 
 @dataclass(frozen=True)
@@ -52,24 +48,3 @@ def chunk_plan(
         start = end
         size = min(max_chunk_frames, size * 2)
     return plans
-
-
-def decode_chunks(
-    backend: Backend,
-    z: np.ndarray,
-    speaker_id: int | None,
-    first_chunk_frames: int,
-    max_chunk_frames: int,
-    halo_frames: int,
-) -> Iterator[np.ndarray]:
-    """Yield the audio of `z` [channels, frames] chunk by chunk, as each is decoded."""
-    hop = backend.hop_samples
-    for plan in chunk_plan(z.shape[1], first_chunk_frames, max_chunk_frames, halo_frames):
-        audio = backend.decode(z[:, plan.window_start : plan.window_end], speaker_id)
-        offset = (plan.start - plan.window_start) * hop
-        yield audio[offset : offset + (plan.end - plan.start) * hop]
-
-
-def decode_whole(backend: Backend, z: np.ndarray, speaker_id: int | None) -> np.ndarray:
-    """Decode all frames in one call (the reference that streaming must equal)."""
-    return backend.decode(z, speaker_id)
