@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autovoice.bench.virtual_audio import launch_pulseaudio
+from autovoice.bench.virtual_audio import launch_pulseaudio, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NULL_SINK_RATE_HZ = 48000
@@ -158,13 +158,7 @@ class PulseServer:
 
     def stop(self) -> None:
         """Terminate the daemon (simulates the device going away)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def start_pulse_server(d: Path, rate_hz: int = NULL_SINK_RATE_HZ) -> PulseServer:
@@ -228,13 +222,7 @@ class JackServer:
     vars: dict[str, str]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="session")

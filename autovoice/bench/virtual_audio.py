@@ -18,7 +18,18 @@ from pathlib import Path
 
 from autovoice.errors import AudioDeviceError
 
-__all__ = ["VirtualDevice", "launch_pulseaudio", "start_virtual_device"]
+__all__ = ["VirtualDevice", "launch_pulseaudio", "start_virtual_device", "stop_process"]
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 5.0) -> None:
+    """SIGTERM a helper process and wait; SIGKILL it if it has not gone after `timeout_s`."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout_s)
 
 
 @dataclass
@@ -31,12 +42,7 @@ class VirtualDevice:
 
     def stop(self) -> None:
         """Stop PulseAudio and remove its directory."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
