@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["AudioChunk", "Backend", "Scales"]
+__all__ = ["AudioChunk", "Backend", "Scales", "check_encode_args"]
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,17 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release sessions and device memory."""
         ...
+
+
+def check_encode_args(phoneme_ids: list[int], scales: Scales, n_vocab: int) -> None:
+    """Reject what no backend can encode: no ids, ids outside the voice's symbols, length <= 0.
+
+    Raises:
+        ValueError: naming the bad argument and what is accepted.
+    """
+    if len(phoneme_ids) == 0:
+        raise ValueError("phoneme_ids must not be empty")
+    if min(phoneme_ids) < 0 or max(phoneme_ids) >= n_vocab:
+        raise ValueError(f"phoneme ids must be in 0..{n_vocab - 1}")
+    if not scales.length_scale > 0:
+        raise ValueError(f"length_scale must be > 0, got {scales.length_scale}")

@@ -43,7 +43,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     ) from e
 
 from autovoice.config import AppConfig
-from autovoice.engines.base import Scales
+from autovoice.engines.base import Scales, check_encode_args
 from autovoice.engines.gpu_plan import (
     decoder_windows,
     frame_buckets,
@@ -353,14 +353,7 @@ class CudaGraphBackend:
             ValueError: empty ids, an id outside the voice's symbols, bad length scale or speaker.
             EngineError: the device failed.
         """
-        n_vocab = self.model.hp.n_vocab
-        n = len(phoneme_ids)
-        if n == 0:
-            raise ValueError("phoneme_ids must not be empty")
-        if min(phoneme_ids) < 0 or max(phoneme_ids) >= n_vocab:
-            raise ValueError(f"phoneme ids must be in 0..{n_vocab - 1}")
-        if not scales.length_scale > 0:
-            raise ValueError(f"length_scale must be > 0, got {scales.length_scale}")
+        check_encode_args(phoneme_ids, scales, self.model.hp.n_vocab)
         with torch.inference_mode(), self._on_stream(), self._numerics():
             g = self._set_speaker(scales.speaker_id)
             try:

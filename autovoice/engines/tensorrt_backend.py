@@ -42,7 +42,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 import torch
 
 from autovoice.config import AppConfig
-from autovoice.engines.base import Scales
+from autovoice.engines.base import Scales, check_encode_args
 from autovoice.engines.gpu_export import EXPORT_VERSION, export_stages
 from autovoice.engines.gpu_plan import (
     decoder_windows,
@@ -232,14 +232,8 @@ class TensorRTBackend:
             ValueError: empty ids, an id outside the voice's symbols, bad length scale or speaker.
             EngineError: TensorRT or the device failed.
         """
-        n_vocab = self.model.hp.n_vocab
+        check_encode_args(phoneme_ids, scales, self.model.hp.n_vocab)
         n = len(phoneme_ids)
-        if n == 0:
-            raise ValueError("phoneme_ids must not be empty")
-        if min(phoneme_ids) < 0 or max(phoneme_ids) >= n_vocab:
-            raise ValueError(f"phoneme ids must be in 0..{n_vocab - 1}")
-        if not scales.length_scale > 0:
-            raise ValueError(f"length_scale must be > 0, got {scales.length_scale}")
         with torch.inference_mode(), torch.cuda.stream(self._stream):
             g = self._speaker(scales.speaker_id)
             gi = {"g": g} if g is not None else {}

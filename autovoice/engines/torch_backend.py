@@ -26,7 +26,7 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("the torch engine needs PyTorch: pip install autovoice[torch]") from e
 
-from autovoice.engines.base import Scales
+from autovoice.engines.base import Scales, check_encode_args
 from autovoice.engines.torch_vits import VitsModel, load_vits
 from autovoice.errors import EngineError, EngineUnavailable
 
@@ -208,13 +208,7 @@ class TorchBackend:
         Raises:
             ValueError: Empty ids, an id outside the voice's symbols, or a bad speaker id.
         """
-        n_vocab = self.model.hp.n_vocab
-        if len(phoneme_ids) == 0:
-            raise ValueError("phoneme_ids must not be empty")
-        if min(phoneme_ids) < 0 or max(phoneme_ids) >= n_vocab:
-            raise ValueError(f"phoneme ids must be in 0..{n_vocab - 1}")
-        if not scales.length_scale > 0:
-            raise ValueError(f"length_scale must be > 0, got {scales.length_scale}")
+        check_encode_args(phoneme_ids, scales, self.model.hp.n_vocab)
         dtype = next(self.model.parameters()).dtype
         with torch.inference_mode():
             ids = torch.tensor([phoneme_ids], dtype=torch.long, device=self.device)
