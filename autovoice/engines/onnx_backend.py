@@ -10,7 +10,6 @@ Thread: inference thread. RT-safe: no.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +19,14 @@ import numpy as np
 
 from autovoice.engines.base import Scales
 from autovoice.engines.latent import LazyLatent
+from autovoice.engines.onnx_threads import session_options
 from autovoice.errors import EngineError, VoiceError
 
 __all__ = ["OnnxBackend", "split_piper_graph"]
 
 _LOG = logging.getLogger(__name__)
 _DECODER_FIRST_NODE = "dec/conv_pre"
-#: Context for a window of the flow: 4 coupling layers x 4 WaveNet layers of kernel 5 reach
-#: +-32 frames; 40 makes windows equal the whole flow to float precision (tested).
+#: Context for a window of the flow when its graph does not tell (see `flow_reach_frames`).
 FLOW_HALO_FRAMES = 40
 
 
@@ -50,12 +49,12 @@ class OnnxBackend:
     def load(
         cls, model_path: Path, hop_samples: int = 256, threads: int = 0, voice: Any = None
     ) -> OnnxBackend:
-        """Load a Piper `.onnx`, split it, and open two sessions.
+        """Load a Piper `.onnx`, split it, and open its sessions (prior, flow, decoder).
 
         Args:
             model_path: The voice's `.onnx`.
             hop_samples: Samples per latent frame (from the voice config).
-            threads: Intra-op threads (0 = one per core).
+            threads: Intra-op threads (0 = one per core; see `onnx_threads`).
             voice: The voice's `VoiceInfo`, checked against the graph when given.
 
         Raises:
@@ -69,13 +68,7 @@ class OnnxBackend:
         if voice is not None:
             check_voice_matches(encoder_model, voice)
         stages = split_prior_and_flow(encoder_model, z_name)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Idle pool threads sleep instead of spinning: a spinning pool starves the daemon's own
-        # threads (audio callback, event loop) on small machines.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         providers = ["CPUExecutionProvider"]
         try:
             # with the flow split off, encode() = prior + flow: no third copy of those weights
@@ -101,6 +94,7 @@ class OnnxBackend:
             ) from exc
         decoder_inputs = tuple(i.name for i in decoder.get_inputs())
         flow_inputs = tuple(i.name for i in flow.get_inputs()) if flow is not None else ()
+        flow_halo = flow_reach_frames(stages[1]) if stages is not None else 0
         _LOG.info(
             "onnx engine: split %s at %s in %.2f s",
             model_path.name,
@@ -116,6 +110,7 @@ class OnnxBackend:
             prior=prior,
             flow=flow,
             flow_inputs=flow_inputs,
+            flow_halo_frames=flow_halo or FLOW_HALO_FRAMES,
         )
 
     def encode(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray:
@@ -220,6 +215,31 @@ def split_prior_and_flow(encoder_model: Any, z_name: str) -> tuple[Any, Any] | N
         _LOG.info("onnx engine: flow not separable; it runs over whole units")
         return None
     return prior, flow
+
+
+def flow_reach_frames(flow_model: Any) -> int:
+    """How many frames on each side of a frame the flow looks at; 0 when it cannot tell.
+
+    The sum over the flow's convolutions of their one-sided reach, ceil((kernel - 1) * dilation
+    / 2): the coupling layers and their WaveNet layers run in series, so a window of z_p with
+    that much context on each side gives exactly the frames the whole flow gives. (Piper's
+    flows: 4 coupling layers x 4 layers of kernel 5 -> 32 frames.) Convolutions in parallel
+    would be counted twice, which only widens the halo.
+    """
+    import onnx
+
+    reach = 0
+    for node in flow_model.graph.node:
+        if node.op_type != "Conv":
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        kernel = attrs.get("kernel_shape")
+        if not kernel or len(kernel) != 1:
+            return 0  # a convolution whose size the node does not say: do not guess
+        dilation = (attrs.get("dilations") or [1])[0]
+        span = (kernel[0] - 1) * dilation
+        reach += span - span // 2
+    return reach
 
 
 def _outside_flow(node: Any) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -35,6 +37,24 @@ def test_lazy_flow_equals_whole_flow(onnx_synth: Synthesizer) -> None:
     assert np.abs(first - whole[:, :20]).max() < 1e-4
     assert np.abs(np.asarray(lazy) - whole).max() < 1e-4 * np.abs(whole).max()
     assert lazy.flow_calls < 8
+
+
+def test_flow_halo_is_the_reach_of_its_convolutions(onnx_synth: Synthesizer) -> None:
+    backend = onnx_synth.backend
+    assert backend.flow_halo_frames == 32  # Piper: 4 coupling layers x 4 layers of kernel 5
+    scales, _ = onnx_synth.scales(EXACT)
+    ids = onnx_synth.frontend.sentence_ids(TEXTS[3])[0]
+    whole = backend.encode(ids, scales)
+    scale = np.abs(whole).max()
+
+    def windowed_error(halo: int) -> float:
+        lazy = dataclasses.replace(backend, flow_halo_frames=halo).encode_lazy(ids, scales)
+        for stop in (8, 20, 52):  # small windows first, as the chunked decoder asks
+            lazy[:, 0:stop]
+        return float(np.abs(np.asarray(lazy) - whole).max() / scale)
+
+    assert windowed_error(32) < 1e-5
+    assert windowed_error(12) > 1e-4  # too little context shows: the halo is what keeps it exact
 
 
 def test_split_graph_equals_original(onnx_synth: Synthesizer) -> None:
