@@ -176,9 +176,16 @@ def _run_engines(
         texts = texts[::3]
     if engines is None:
         engines = list(AUTO_ORDER)
+    config = AppConfig()
+    if config.engines.onnx.shared_threads:
+        # onnxruntime's threads as the daemon runs them; after the peers, because piper-tts's
+        # own sessions cannot be made once the shared pool exists
+        from autovoice.engines.onnx_threads import enable_shared_pool
+
+        enable_shared_pool(config.engines.onnx.threads)
     rows = []
     for engine in engines:
-        result = measure_engine(AppConfig(), engine, texts, repeats)
+        result = measure_engine(config, engine, texts, repeats)
         rows.append(dataclasses.asdict(result))
     return rows
 
