@@ -1,14 +1,17 @@
 """The inference thread: takes utterances from the scheduler, synthesises them chunk by chunk and
 writes the audio into the output's ring buffer, ahead of playback but never unboundedly.
 
-One thread, "autovoice-player", owns the synthesizers and is the output's only writer. It asks
+One thread, "autovoice-player", uses the synthesizers and is the output's only writer. It asks
 the scheduler for the next utterance, iterates the synthesizer's chunk generator and writes each
 chunk (a blocking write: the ring holds at most `audio.lookahead_s` seconds, so a cancel wastes
 little work and a 1 MB text keeps memory flat), checking the utterance's cancel event between
 chunks. `interrupt` (from the event loop) aborts the output at once so a stop is heard within
-one audio block; the thread then drops the rest of the utterance.
+one audio block; the thread then drops the rest of the utterance. Voices are loaded off this
+thread (`autovoice.daemon.voices`): `prefetch` starts an utterance's load when it is accepted,
+and the player waits only for what is left of it, and only while the utterance is not cancelled.
 
-Thread: `run` is the player thread; `interrupt`, `pause`, `resume`, `swap`, `info` any.
+Thread: `run` is the player thread; `interrupt`, `pause`, `resume`, `swap`, `prefetch`, `info`
+any.
 RT-safe: no.
 """
 
@@ -18,7 +21,6 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,6 +35,7 @@ from autovoice.daemon import protocol as p
 from autovoice.daemon.cache import PhraseCache
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.scheduler import CancelReason, Scheduler, Utterance
+from autovoice.daemon.voices import Voices
 from autovoice.engines import SpeakOptions, Synthesizer
 from autovoice.errors import AutoVoiceError, EngineError, VoiceError
 
@@ -40,8 +43,6 @@ __all__ = ["Output", "Player", "SpeakPayload"]
 
 _LOG = logging.getLogger(__name__)
 
-MAX_LOADED_VOICES = 3
-"""Synthesizers kept loaded at once (the configured voice plus recently requested ones)."""
 CACHE_WRITE_S = 0.05
 """Cached audio is written in slices this long, so a cancel lands between them."""
 POLL_S = 0.02
@@ -95,7 +96,7 @@ OutputFactory = Callable[[AppConfig, int, Callable[[Any], None]], Output]
 
 
 class Player:
-    """Owns the synthesizers and the audio output; speaks what the scheduler hands out.
+    """Owns the voices and the audio output; speaks what the scheduler hands out.
 
     Args:
         scheduler: Source of utterances.
@@ -117,14 +118,10 @@ class Player:
         metrics: Metrics,
     ) -> None:
         self._scheduler = scheduler
-        self._config = config
         self._make_output = make_output
         self._emit = emit
         self._metrics = metrics
-        self._synths: OrderedDict[str, Synthesizer] = OrderedDict()
-        self._default_key = self._voice_key(config, None)
-        self._synths[self._default_key] = synth
-        self._loaded: tuple[str, ...] = (self._default_key,)
+        self._voices = Voices(config, synth, self._needed_voices)
         self.cache = PhraseCache(int(config.daemon.cache_mb * 1e6), config.daemon.cache_max_chars)
         self._lock = threading.Lock()
         self._aborted_at: dict[int, float] = {}  # uid -> monotonic time of its (first) abort
@@ -145,12 +142,15 @@ class Player:
             AudioDeviceError: the output cannot be opened.
         """
         self._output.start()
+        self._voices.start()
         self._thread.start()
 
     def close(self, timeout_s: float = 0.3) -> None:
         """Stop the thread (after the chunk it is on), silence and close the output, release
-        the synthesizers. Errors while closing are logged."""
+        the synthesizers. A voice load under way is not waited for. Errors while closing are
+        logged."""
         self._stopping.set()
+        self._voices.stop()
         with self._lock:
             try:
                 self._output.abort()
@@ -165,11 +165,7 @@ class Player:
             self._output.close()
         except Exception as exc:
             _LOG.warning("audio close failed: %s", exc)
-        for synth in self._synths.values():
-            try:
-                synth.close()
-            except Exception as exc:
-                _LOG.warning("closing voice failed: %s", exc)
+        self._voices.close()
 
     # -- control (any thread) ----------------------------------------------------------------
 
@@ -187,6 +183,10 @@ class Player:
         """Continue playback."""
         self._output.resume()
 
+    def prefetch(self, utt: Utterance) -> None:
+        """Start loading the voice of a just accepted utterance unless it is loaded."""
+        self._voices.want(getattr(utt.payload, "voice", None), utt.received_s)
+
     def swap(self, config: AppConfig, synth: Synthesizer) -> None:
         """Use a reloaded config and its freshly loaded voice from the next utterance on."""
         with self._lock:
@@ -197,7 +197,7 @@ class Player:
 
     def info(self) -> dict[str, Any]:
         """Engine, voice and audio output facts for `status`."""
-        synth = self._synths.get(self._default_key)
+        synth = self._voices.default
         stats = self._output.stats()
         audio = {
             "device": getattr(stats, "device_name", ""),
@@ -213,7 +213,8 @@ class Player:
             "engines": synth.engine_status() if synth else {},
             "voice": synth.voice.name if synth else "",
             "sample_rate_hz": synth.sample_rate if synth else 0,
-            "loaded_voices": list(self._loaded),
+            "loaded_voices": self._voices.loaded(),
+            "loading_voices": self._voices.loading(),
             "audio": audio,
             "cache": self.cache.stats(),
         }
@@ -245,12 +246,15 @@ class Player:
         payload: SpeakPayload = utt.payload or SpeakPayload()
         options = payload.options
         try:
-            synth = self._synth_for(payload.voice)
+            synth = self._voices.get(payload.voice, utt.received_s, lambda: self._cancelled(utt))
         except VoiceError as exc:
             self._fail(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
             return
         except EngineError as exc:
             self._fail(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
+            return
+        if synth is None:  # cancelled (or shutting down) while its voice was loading
+            self._finish_cancelled(utt)
             return
         pitch = min(4.0, max(0.25, payload.pitch))
         if pitch != 1.0:
@@ -346,6 +350,9 @@ class Player:
                 ),
             )
 
+    def _cancelled(self, utt: Utterance) -> bool:
+        return utt.cancel_event.is_set() or self._stopping.is_set()
+
     def _write(self, resampler: StreamResampler, samples: np.ndarray, utt: Utterance) -> None:
         data = resampler.process(samples)
         if len(data):
@@ -430,24 +437,9 @@ class Player:
 
     # -- voices ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _voice_key(config: AppConfig, voice: str | None) -> str:
-        return voice or config.voice
-
-    def _synth_for(self, voice: str | None) -> Synthesizer:
-        key = self._voice_key(self._config, voice)
-        synth = self._synths.get(key)
-        if synth is not None:
-            self._synths.move_to_end(key)
-            return synth
-        _LOG.info("loading voice %s", key)
-        synth = Synthesizer.load(self._config, key)
-        self._synths[key] = synth
-        while len(self._synths) > MAX_LOADED_VOICES:
-            old_key = next(k for k in self._synths if k != self._default_key)
-            self._synths.pop(old_key).close()
-        self._loaded = tuple(self._synths)
-        return synth
+    def _needed_voices(self) -> list[str | None]:
+        """The `voice` of the current and every queued utterance (`Voices`' `needed`)."""
+        return [getattr(u.payload, "voice", None) for u in self._scheduler.active()]
 
     @staticmethod
     def _cache_key(synth: Synthesizer, text: str, options: SpeakOptions) -> tuple:
@@ -463,15 +455,8 @@ class Player:
         audio_changed = (
             config.audio != self._audio_config or synth.sample_rate != self._output.input_rate_hz
         )
-        old = self._synths
-        self._synths = OrderedDict()
-        self._config = config
-        self._default_key = self._voice_key(config, None)
-        self._synths[self._default_key] = synth
-        self._loaded = (self._default_key,)
+        self._voices.reset(config, synth)
         self.cache = PhraseCache(int(config.daemon.cache_mb * 1e6), config.daemon.cache_max_chars)
-        for s in old.values():
-            s.close()
         if audio_changed:
             try:
                 new_output = self._make_output(config, synth.sample_rate, self._on_audio_event)

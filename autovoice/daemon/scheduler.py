@@ -354,6 +354,14 @@ class Scheduler:
         with self._lock:
             return self._depth()
 
+    def active(self) -> list[Utterance]:
+        """The current utterance and the waiting ones, in no particular order (one snapshot)."""
+        with self._lock:
+            out = [u for q in self._queues.values() for u in q]
+            if self._current is not None:
+                out.append(self._current)
+            return out
+
     def queued(self) -> list[Utterance]:
         """Waiting utterances in the order they would be spoken now (for status)."""
         with self._lock:

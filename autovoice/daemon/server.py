@@ -478,12 +478,11 @@ class Daemon:
             received_s=received_s,
         )
         try:
-            decision = self.scheduler.submit(utt)
+            decision = self.submit(utt)
         except OverflowError as exc:
             raise p.RequestError(p.ErrorCode.QUEUE_FULL, str(exc), req.id) from None
         except RuntimeError as exc:
             raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, str(exc), req.id) from None
-        self.metrics.count("accepted")
         self.dispatch(
             utt,
             p.Queued(
@@ -503,6 +502,26 @@ class Daemon:
     def new_connection_id(self) -> int:
         """A fresh client id, shared by native and SSIP connections."""
         return next(self._ids)
+
+    def submit(self, utt: Utterance) -> Cancellation:
+        """Queue an accepted utterance (the priority rules apply) and, unless it was dropped on
+        arrival, start loading its voice if that is not loaded, so the speech ahead of it keeps
+        playing meanwhile.
+
+        Returns:
+            What its arrival cancelled (pass it to `apply` after sending `queued`).
+
+        Raises:
+            OverflowError: the queue is full.
+            RuntimeError: the scheduler is closed (shutting down).
+
+        Thread: event loop (also used by the SSIP listener).
+        """
+        decision = self.scheduler.submit(utt)
+        self.metrics.count("accepted")
+        if self.player is not None and not utt.cancel_event.is_set():
+            self.player.prefetch(utt)
+        return decision
 
     def apply(self, cancellation: Cancellation) -> list[int]:
         """Silence an interrupted utterance and send the final events of removed ones.

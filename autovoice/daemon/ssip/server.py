@@ -262,11 +262,10 @@ class SsipServer:
         )
         self._tracks[utt.uid] = _Track(session, message.marks, len(text), rate)
         try:
-            decision = d.scheduler.submit(utt)
+            decision = d.submit(utt)
         except BaseException:
             self._tracks.pop(utt.uid, None)
             raise
-        d.metrics.count("accepted")
         d.dispatch(
             utt,
             p.Queued(utterance=utt.uid, priority=utt.priority.value, position=decision.position),
