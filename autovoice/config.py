@@ -82,10 +82,6 @@ class OnnxEngineConfig:
 
     threads: int = field(default=0, metadata=_range(0, 256))
     """Intra-op threads; 0 = one per core."""
-    shared_threads: bool = True
-    """The daemon runs every session on onnxruntime's one process-wide pool, whose threads spin
-    briefly after each run (lower latency, a little more CPU); false = a sleeping pool per
-    session. Read at start-up."""
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ the first chunk (the flow over its window, where lazy, then the decoder with its
 with `autovoice bench` (through the daemon and the device) to see what the daemon and audio add.
 
     .venv/bin/python scripts/profile_ttfa.py [--repeats 20] [--engine onnx] [--threads N]
-        [--first-unit PHONEMES] [--first-chunk FRAMES] [--per-session-threads]
-
-By default onnxruntime runs on one shared pool, as in the daemon (`engines.onnx.shared_threads`).
+        [--first-unit PHONEMES] [--first-chunk FRAMES]
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from autovoice.bench.sentences import SENTENCES
 from autovoice.config import config_from_dict
 from autovoice.engines import SpeakOptions, Synthesizer
 from autovoice.engines.gpu_plan import decode_one
-from autovoice.engines.onnx_threads import enable_shared_pool
 from autovoice.engines.streaming import chunk_plan
 
 
@@ -33,14 +30,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all)")
     parser.add_argument("--first-unit", type=int, help="streaming.first_unit_phonemes")
     parser.add_argument("--first-chunk", type=int, help="streaming.first_chunk_frames")
-    parser.add_argument(
-        "--per-session-threads",
-        action="store_true",
-        help="a sleeping onnxruntime pool per session (engines.onnx.shared_threads: false)",
-    )
     args = parser.parse_args()
-    if not args.per_session_threads:
-        enable_shared_pool(args.threads)
     streaming = {}
     if args.first_unit is not None:
         streaming["first_unit_phonemes"] = args.first_unit
@@ -57,8 +47,7 @@ def main() -> None:
     s = config.streaming
     scales, _ = synth.scales(SpeakOptions())
     print(
-        f"engine {synth.engine_name}, threads {args.threads or 'all'}"
-        f" ({'per session' if args.per_session_threads else 'shared pool'}), first unit "
+        f"engine {synth.engine_name}, threads {args.threads or 'all'}, first unit "
         f"{s.first_unit_phonemes} phonemes, first chunk {s.first_chunk_frames} frames, "
         f"medians of {args.repeats}"
     )

@@ -16,8 +16,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from autovoice.bench.sentences import SENTENCES, all_sentences
 from autovoice.bench.stats import summarize
+from autovoice.config import AppConfig
 
 __all__ = ["add_subcommand", "run_bench"]
 
@@ -40,7 +43,13 @@ def add_subcommand(subparsers: Any) -> None:
         action="store_true",
         help="play into a private PulseAudio null sink (automatic when there is no sound device)",
     )
-    bench.add_argument("--engine", default="auto", help="engine for the daemon (default: auto)")
+    bench.add_argument(
+        "--config",
+        metavar="FILE",
+        help="configuration (YAML) for the daemon and the engines part (default: the defaults; "
+        "the phrase cache is always off)",
+    )
+    bench.add_argument("--engine", help="engine for the daemon (default: the config's)")
     bench.add_argument(
         "--threads", type=int, help="onnxruntime threads for the daemon (default: the config's)"
     )
@@ -56,17 +65,22 @@ def add_subcommand(subparsers: Any) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark described by `args`; print a table or JSON. Returns the exit code."""
+    config = _bench_config(args)
     requests = 3 if args.quick else max(1, args.requests)
     stops = 2 if args.quick else max(0, args.stops)
     engine_repeats = 1 if args.quick else 3
     sentences = all_sentences()
     results: dict[str, Any] = {"machine": machine_facts(), "versions": versions()}
-    results["settings"] = {"requests_per_length": requests, "stops": stops}
+    results["settings"] = {
+        "requests_per_length": requests,
+        "stops": stops,
+        "config": config.to_dict(),
+    }
     samples: dict[str, dict[str, list[float]]] = {}
 
     if not args.no_daemon:
         _progress("daemon: TTFA and stop latency through real PortAudio ...")
-        figures = _run_daemon(args, sentences, requests, stops)
+        figures = _run_daemon(args, config, sentences, requests, stops)
         results["ttfa"] = {
             kind: {
                 **summarize(values).to_dict(),
@@ -92,7 +106,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     _progress("engines: real-time factor, streamed vs whole ...")
     engines = args.engines.split(",") if args.engines else (["onnx"] if args.quick else None)
-    results["engines"] = _run_engines(sentences, engine_repeats, engines, args.quick)
+    results["engines"] = _run_engines(config, sentences, engine_repeats, engines, args.quick)
 
     if args.json:
         from autovoice.bench.report import write_json
@@ -111,7 +125,27 @@ def run_bench(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _run_daemon(args: argparse.Namespace, sentences, requests: int, stops: int):
+def _bench_config(args: argparse.Namespace) -> AppConfig:
+    """The configuration under test: `--config` (else the defaults) with the command's overrides.
+
+    Raises:
+        ConfigError: a bad file or override.
+    """
+    from autovoice.config import config_from_dict, load_config
+
+    base = load_config(Path(args.config)) if args.config else AppConfig()
+    settings = base.to_dict()
+    settings["daemon"]["cache_mb"] = 0  # every request is synthesised
+    if args.engine is not None:
+        settings["engine"] = args.engine
+    if args.threads is not None:
+        settings["engines"]["onnx"]["threads"] = args.threads
+    return config_from_dict(settings, args.config or "bench settings")
+
+
+def _run_daemon(
+    args: argparse.Namespace, app_config: AppConfig, sentences, requests: int, stops: int
+):
     from autovoice.bench.daemon_run import measure_daemon
 
     device = None
@@ -124,10 +158,7 @@ def _run_daemon(args: argparse.Namespace, sentences, requests: int, stops: int):
         _progress("no sound device: playing into a private PulseAudio null sink")
     with tempfile.TemporaryDirectory(prefix="autovoice-bench-cfg-") as tmp:
         config = Path(tmp) / "bench.yaml"
-        text = f"engine: {args.engine}\ndaemon:\n  cache_mb: 0\n"
-        if args.threads is not None:
-            text += f"engines:\n  onnx:\n    threads: {args.threads}\n"
-        config.write_text(text)
+        config.write_text(yaml.safe_dump(app_config.to_dict()))
         serve_args = ["--config", str(config)]
         if args.device is not None:
             serve_args += ["--device", str(args.device)]
@@ -163,12 +194,11 @@ def _run_peers(sentences, requests: int):
 
 
 def _run_engines(
-    sentences, repeats: int, engines: list[str] | None, quick: bool
+    config: AppConfig, sentences, repeats: int, engines: list[str] | None, quick: bool
 ) -> list[dict[str, Any]]:
     import dataclasses
 
     from autovoice.bench.engines import measure_engine
-    from autovoice.config import AppConfig
     from autovoice.engines.manager import AUTO_ORDER
 
     texts = [text for kind, text in sentences if kind != "short"]
@@ -176,13 +206,6 @@ def _run_engines(
         texts = texts[::3]
     if engines is None:
         engines = list(AUTO_ORDER)
-    config = AppConfig()
-    if config.engines.onnx.shared_threads:
-        # onnxruntime's threads as the daemon runs them; after the peers, because piper-tts's
-        # own sessions cannot be made once the shared pool exists
-        from autovoice.engines.onnx_threads import enable_shared_pool
-
-        enable_shared_pool(config.engines.onnx.threads)
     rows = []
     for engine in engines:
         result = measure_engine(config, engine, texts, repeats)

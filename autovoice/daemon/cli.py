@@ -127,10 +127,6 @@ def run_serve(args: argparse.Namespace) -> int:
     from autovoice.daemon.server import Daemon, ServeOptions
 
     config = load_app_config(args)
-    if config.engines.onnx.shared_threads:
-        from autovoice.engines.onnx_threads import enable_shared_pool
-
-        enable_shared_pool(config.engines.onnx.threads)
     if args.socket:
         path, private = Path(args.socket), False
     elif config.daemon.socket:

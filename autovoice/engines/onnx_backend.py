@@ -10,6 +10,7 @@ Thread: inference thread. RT-safe: no.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,6 @@ import numpy as np
 
 from autovoice.engines.base import Scales
 from autovoice.engines.latent import LazyLatent
-from autovoice.engines.onnx_threads import session_options
 from autovoice.errors import EngineError, VoiceError
 
 __all__ = ["OnnxBackend", "split_piper_graph"]
@@ -54,7 +54,7 @@ class OnnxBackend:
         Args:
             model_path: The voice's `.onnx`.
             hop_samples: Samples per latent frame (from the voice config).
-            threads: Intra-op threads (0 = one per core; see `onnx_threads`).
+            threads: Intra-op threads (0 = one per core).
             voice: The voice's `VoiceInfo`, checked against the graph when given.
 
         Raises:
@@ -68,7 +68,14 @@ class OnnxBackend:
         if voice is not None:
             check_voice_matches(encoder_model, voice)
         stages = split_prior_and_flow(encoder_model, z_name)
-        options = session_options(threads)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # Idle pool threads sleep instead of spinning: a spinning pool starves the daemon's own
+        # threads (audio callback, event loop) on small machines. (One spinning pool shared by
+        # all sessions was tried too: no better through the daemon, BENCHMARKS.md.)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         try:
             # with the flow split off, encode() = prior + flow: no third copy of those weights

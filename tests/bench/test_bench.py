@@ -28,8 +28,24 @@ def test_sentences_cover_lengths() -> None:
     assert min(len(t) for t in SENTENCES["long"]) > 200
 
 
+def test_bad_bench_config_stops_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "bench.yaml"
+    config.write_text("streaming:\n  first_chunk_frames: lots\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "autovoice", "bench", "--quick", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "first_chunk_frames" in lines[0] and str(config) in lines[0]
+
+
 def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     plot = tmp_path / "ttfa.png"
+    config = tmp_path / "bench.yaml"
+    config.write_text("engine: onnx\nstreaming:\n  first_chunk_frames: 16\n")
     result = subprocess.run(
         [
             sys.executable,
@@ -39,8 +55,8 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
             "--quick",
             "--json",
             "--virtual-device",
-            "--engine",
-            "onnx",
+            "--config",
+            str(config),
             "--plot",
             str(plot),
         ],
@@ -54,7 +70,10 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     for row in data["ttfa"].values():
         assert row["n"] == 3 and 0 < row["p50_ms"] < 5000
     assert data["stop"]["n"] == 2 and 0 <= data["stop"]["p50_ms"] < 1000
+    # the daemon ran the given config (its engine), and the run records what it measured
     assert data["daemon"]["engine"] == "onnx" and data["daemon"]["failures"] == []
+    assert data["settings"]["config"]["streaming"]["first_chunk_frames"] == 16
+    assert data["settings"]["config"]["daemon"]["cache_mb"] == 0
     assert data["daemon"]["peak_rss_mb"] > 50
     assert set(data["peers"]) >= {"piper"}
     onnx = next(row for row in data["engines"] if row["engine"] == "onnx")
