@@ -138,6 +138,17 @@ class NullOutput:
         """Continue consumption."""
         self._paused = False
 
+    @property
+    def write_pos(self) -> int:
+        """Frames written so far (a position comparable with `read_pos`)."""
+        return self._frames_written
+
+    @property
+    def read_pos(self) -> int:
+        """Position of the next frame to be consumed (jumps to `write_pos` on abort)."""
+        with self._cond:
+            return self._frames_written - self._buffered
+
     def stats(self) -> Any:
         """A few of `OutputStats`' fields."""
         return SimpleNamespace(

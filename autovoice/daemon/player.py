@@ -10,14 +10,21 @@ one audio block; the thread then drops the rest of the utterance. Voices are loa
 thread (`autovoice.daemon.voices`): `prefetch` starts an utterance's load when it is accepted,
 and the player waits only for what is left of it, and only while the utterance is not cancelled.
 
-Thread: `run` is the player thread; `interrupt`, `pause`, `resume`, `swap`, `prefetch`, `info`
-any.
+A per-client pause sets the current utterance's `hold_event`: `take_off` (or the thread itself)
+reads where playback is and aborts the output, and the thread parks the utterance with the
+scheduler, keeping its chunk generator and the pieces written since the start of the clause that
+was playing. When the scheduler hands it out again, it is begun as a new output segment from that
+clause on; its first audio then is reported as `Continued`, not as a second `first_audio`.
+
+Thread: `run` is the player thread; `interrupt`, `take_off`, `pause`, `resume`, `swap`,
+`prefetch`, `info` any.
 RT-safe: no.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -34,6 +41,7 @@ from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
 from autovoice.daemon.cache import PhraseCache
 from autovoice.daemon.metrics import Metrics
+from autovoice.daemon.playback import Continued, Job, Playing
 from autovoice.daemon.scheduler import CancelReason, Scheduler, Utterance
 from autovoice.daemon.voices import Voices
 from autovoice.engines import SpeakOptions, Synthesizer
@@ -43,8 +51,6 @@ __all__ = ["Output", "Player", "SpeakPayload"]
 
 _LOG = logging.getLogger(__name__)
 
-CACHE_WRITE_S = 0.05
-"""Cached audio is written in slices this long, so a cancel lands between them."""
 POLL_S = 0.02
 """How often waits re-check cancel and shutdown."""
 
@@ -82,16 +88,7 @@ class SpeakPayload:
     pitch: float = 1.0
 
 
-@dataclass
-class _Playing:
-    """Playback state of the utterance being written (shared with the audio event thread)."""
-
-    utt: Utterance
-    first: threading.Event = field(default_factory=threading.Event)
-    played: threading.Event = field(default_factory=threading.Event)
-
-
-Emit = Callable[[Utterance, p.Event], None]
+Emit = Callable[[Utterance, Any], None]
 OutputFactory = Callable[[AppConfig, int, Callable[[Any], None]], Output]
 
 
@@ -125,8 +122,9 @@ class Player:
         self.cache = PhraseCache(int(config.daemon.cache_mb * 1e6), config.daemon.cache_max_chars)
         self._lock = threading.Lock()
         self._aborted_at: dict[int, float] = {}  # uid -> monotonic time of its (first) abort
-        self._current: _Playing | None = None
-        self._playing: dict[int, _Playing] = {}
+        self._current: Playing | None = None
+        self._playing: dict[int, Playing] = {}  # output segment id -> its playback
+        self._segment_ids = itertools.count(1)
         self._pending: tuple[AppConfig, Synthesizer] | None = None
         self._stopping = threading.Event()
         self._audio_config = config.audio
@@ -174,6 +172,13 @@ class Player:
         with self._lock:
             if self._current is not None and self._current.utt is utt:
                 self._abort_locked(utt)
+
+    def take_off(self, utt: Utterance) -> None:
+        """Its client paused (`hold_event` is set): silence `utt` now if it is playing; the
+        player thread then parks it where it can continue."""
+        with self._lock:
+            if self._current is not None and self._current.utt is utt:
+                self._take_off_locked(self._current)
 
     def pause(self) -> None:
         """Hold playback where it is."""
@@ -236,26 +241,46 @@ class Player:
             finally:
                 with self._lock:
                     self._current = None
-                    self._playing.pop(utt.uid, None)
+                    self._playing.clear()
                 self._scheduler.finish(utt)
 
     def _speak(self, utt: Utterance) -> None:
         if utt.cancel_event.is_set():
             self._finish_cancelled(utt)
             return
+        job, utt.resume_state = utt.resume_state, None
+        if job is None:
+            job = self._prepare(utt)
+            if job is None:
+                return
+        elif job.stale and not self._restart(utt, job):
+            return
+        try:
+            self._play(utt, job)
+        finally:
+            if utt.resume_state is not job and job.chunks is not None:  # it ended early
+                job.chunks.close()
+                self._metrics.synthesis(job.audio_s, job.compute_s)
+
+    def _prepare(self, utt: Utterance) -> Job | None:
+        """Load the voice, announce `started`, and set up the audio source (None: it ended or
+        was held before that)."""
         payload: SpeakPayload = utt.payload or SpeakPayload()
         options = payload.options
         try:
-            synth = self._voices.get(payload.voice, utt.received_s, lambda: self._cancelled(utt))
+            synth = self._voices.get(payload.voice, utt.received_s, lambda: self._halted(utt))
         except VoiceError as exc:
             self._fail(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
-            return
+            return None
         except EngineError as exc:
             self._fail(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
-            return
-        if synth is None:  # cancelled (or shutting down) while its voice was loading
-            self._finish_cancelled(utt)
-            return
+            return None
+        if synth is None:  # cancelled, held (or shutting down) while its voice was loading
+            if utt.hold_event.is_set() and not self._cancelled(utt):
+                self._park(utt, None)
+            else:
+                self._finish_cancelled(utt)
+            return None
         pitch = min(4.0, max(0.25, payload.pitch))
         if pitch != 1.0:
             rate = options.rate if options.rate is not None else synth.config.synthesis.rate
@@ -264,7 +289,7 @@ class Player:
             key = (*self._cache_key(synth, utt.text, options), pitch)
         except VoiceError as exc:
             self._fail(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
-            return
+            return None
         cacheable = self.cache.cacheable(utt.text)
         cached = self.cache.get(key) if cacheable else None
         self._emit(
@@ -277,66 +302,99 @@ class Player:
                 wait_ms=round((time.monotonic() - utt.received_s) * 1e3, 2),
             ),
         )
-        playing = _Playing(utt)
+        job = Job(synth, options, pitch, key, cached)
+        if cached is not None:
+            job.audio_s = len(cached) / synth.sample_rate
+        else:
+            job.chunks = synth.speak(utt.text, options)
+            job.pieces = [] if cacheable else None
+        return job
+
+    def _restart(self, utt: Utterance, job: Job) -> bool:
+        """A held utterance whose voice a reload replaced: synthesise again with the new voice
+        from the clause it was in (False: it ended)."""
+        payload: SpeakPayload = utt.payload or SpeakPayload()
+        try:
+            synth = self._voices.get(payload.voice, utt.received_s, lambda: self._halted(utt))
+        except (VoiceError, EngineError) as exc:
+            self._fail(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
+            return False
+        if synth is None:
+            if utt.hold_event.is_set() and not self._cancelled(utt):
+                self._park(utt, job)
+            else:
+                self._finish_cancelled(utt)
+            return False
+        job.restart(synth, utt.text)
+        return True
+
+    def _play(self, utt: Utterance, job: Job) -> None:
+        """Play `job` from where it is: to its end, until cancelled, or until a pause of its
+        client takes it off the output (then it is parked with the scheduler)."""
+        playing = Playing(utt, next(self._segment_ids), job.first, resumed=job.segments > 0)
         with self._lock:
+            if not utt.cancel_event.is_set() and not utt.hold_event.is_set():
+                self._current = playing
+                self._playing[playing.segment] = playing
+        if self._current is not playing:
             if utt.cancel_event.is_set():
                 self._finish_cancelled(utt)
-                return
-            self._current = playing
-            self._playing[utt.uid] = playing
-        out = self._output
-        out.begin_utterance(utt.uid)
-        resampler = StreamResampler(round(synth.sample_rate * pitch), out.input_rate_hz)
-        audio_s = compute_s = 0.0
-        pieces: list[np.ndarray] | None = [] if cacheable and cached is None else None
-        try:
-            if cached is not None:
-                step = max(1, int(CACHE_WRITE_S * synth.sample_rate))
-                for start in range(0, len(cached), step):
-                    if utt.cancel_event.is_set():
-                        break
-                    self._write(resampler, cached[start : start + step], utt)
-                audio_s = len(cached) / synth.sample_rate
             else:
-                chunks = synth.speak(utt.text, options)
-                try:
-                    for chunk in chunks:
-                        compute_s += chunk.compute_s
-                        audio_s += chunk.duration_s
-                        if utt.cancel_event.is_set() or self._stopping.is_set():
-                            break
-                        if pieces is not None:
-                            pieces.append(chunk.samples)
-                        self._write(resampler, chunk.samples, utt)
-                        if utt.cancel_event.is_set():
-                            break
-                finally:
-                    chunks.close()
-                self._metrics.synthesis(audio_s, compute_s)
+                self._park(utt, job)
+            return
+        job.segments += 1
+        out = self._output
+        out.begin_utterance(playing.segment)
+        resampler = StreamResampler(round(job.synth.sample_rate * job.pitch), out.input_rate_hz)
+        job.written = []
+        try:
+            while not self._halted(utt):
+                synthesising = job.chunks is not None
+                piece = job.next_piece()
+                if piece is None:
+                    if synthesising:  # the generator just ran out
+                        self._metrics.synthesis(job.audio_s, job.compute_s)
+                    break
+                if self._halted(utt):
+                    job.replay.appendleft(piece)
+                    break
+                piece.pos = self._positions()[0]
+                job.written.append(piece)
+                self._write(resampler, piece.samples, utt)
+                job.prune(self._positions()[1])
         except (VoiceError, EngineError) as exc:
             with self._lock:
                 self._abort_locked(utt)
             code = p.ErrorCode.UNKNOWN_VOICE if isinstance(exc, VoiceError) else None
             self._fail(utt, code or p.ErrorCode.ENGINE_ERROR, str(exc))
             return
-        if utt.cancel_event.is_set() or self._stopping.is_set():
+        if self._cancelled(utt):
             with self._lock:
                 self._abort_locked(utt)
             self._finish_cancelled(utt)
             return
+        if utt.hold_event.is_set():
+            self._take_off(utt, job, playing)
+            return
         tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
         if len(tail):
             out.write(tail, utt.cancel_event)
-        out.end_utterance(utt.uid)
-        while not playing.played.wait(POLL_S):
-            if utt.cancel_event.is_set() or self._stopping.is_set():
+        out.end_utterance(playing.segment)
+        while not playing.played.wait(POLL_S) or playing.aborted:
+            if self._cancelled(utt):
                 with self._lock:
                     self._abort_locked(utt)
                 self._finish_cancelled(utt)
                 return
-        if pieces is not None and pieces:
-            self.cache.put(key, np.concatenate(pieces))
+            if utt.hold_event.is_set():
+                self._take_off(utt, job, playing)
+                return
+            if playing.played.is_set():
+                break  # dropped by the output itself (a lost device): ends as before
+        if job.pieces:
+            self.cache.put(job.key, np.concatenate(job.pieces))
         if utt.settle():
+            audio_s, compute_s = job.audio_s, job.compute_s
             rtf = round(compute_s / audio_s, 4) if compute_s and audio_s else None
             self._metrics.count("done")
             self._emit(
@@ -350,8 +408,38 @@ class Player:
                 ),
             )
 
+    def _positions(self) -> tuple[int, int]:
+        """(write, read) positions of the output, in its own frames (comparable, not mixable
+        with input frames)."""
+        out = self._output
+        ring = getattr(out, "ring", None)
+        src = ring if ring is not None else out
+        return int(getattr(src, "write_pos", 0)), int(getattr(src, "read_pos", 0))
+
+    def _take_off(self, utt: Utterance, job: Job, playing: Playing) -> None:
+        """Its client paused: drop it from the output and keep what has not played, from the
+        start of the clause that was playing, for when it continues."""
+        with self._lock:
+            self._take_off_locked(playing)
+        job.take_off(playing.stop_pos if playing.stop_pos is not None else 0)
+        self._park(utt, job)
+
+    def _take_off_locked(self, playing: Playing) -> None:
+        if playing.stop_pos is None:
+            playing.stop_pos = self._positions()[1]
+        self._output.abort()
+
+    def _park(self, utt: Utterance, job: Job | None) -> None:
+        utt.resume_state = job
+        if not self._scheduler.park(utt):
+            utt.resume_state = None
+            self._finish_cancelled(utt)
+
     def _cancelled(self, utt: Utterance) -> bool:
         return utt.cancel_event.is_set() or self._stopping.is_set()
+
+    def _halted(self, utt: Utterance) -> bool:
+        return self._cancelled(utt) or utt.hold_event.is_set()
 
     def _write(self, resampler: StreamResampler, samples: np.ndarray, utt: Utterance) -> None:
         data = resampler.process(samples)
@@ -416,10 +504,15 @@ class Player:
             return
         utt = playing.utt
         if isinstance(event, AudioFirst):
-            if not utt.cancel_event.is_set() and not playing.first.is_set():
+            if playing.first.is_set():
+                if playing.resumed and not playing.continued_sent:
+                    playing.continued_sent = True
+                    self._emit(utt, Continued(utt.uid))
+            elif not utt.cancel_event.is_set():
                 latency_ms = (event.monotonic_s - utt.received_s) * 1e3
                 out_ms = max(0.0, event.output_latency_s) * 1e3
-                self._metrics.first_audio(latency_ms, latency_ms + out_ms)
+                if not playing.resumed:  # a wait for a pause is no latency
+                    self._metrics.first_audio(latency_ms, latency_ms + out_ms)
                 self._emit(
                     utt,
                     p.FirstAudio(
@@ -433,6 +526,7 @@ class Player:
                 )
             playing.first.set()
         elif isinstance(event, UtterancePlayed):
+            playing.aborted = event.aborted
             playing.played.set()
 
     # -- voices ------------------------------------------------------------------------------
@@ -452,6 +546,11 @@ class Player:
         if pending is None:
             return
         config, synth = pending
+        for utt in self._scheduler.active():  # held ones: their voice is about to be closed
+            job = utt.resume_state
+            if isinstance(job, Job) and job.chunks is not None:
+                job.chunks.close()
+                job.stale, job.chunks = True, None
         audio_changed = (
             config.audio != self._audio_config or synth.sample_rate != self._output.input_rate_hz
         )

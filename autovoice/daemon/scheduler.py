@@ -25,6 +25,15 @@ Within a priority, utterances from different clients are served round-robin (the
 served longest ago goes first), and each client's utterances in the order they came, so one
 client queueing many cannot starve the others.
 
+Per-client pause (SSIP's `PAUSE <client>`, Speech Dispatcher's semantics): `pause_client` makes
+the scheduler skip that client's queued utterances (they stay queued, under the rules above, as
+in Speech Dispatcher), and if its utterance is the current one, sets its `hold_event`: the
+player takes it off the output and hands it back with `park`, which keeps it aside as *held*.
+A held utterance is out of the rules' reach (like Speech Dispatcher's paused list): no arrival
+cancels it or waits for it. `resume_clients` puts held utterances back at the front of their
+client's line (they cancel nothing; later arrivals treat them as queued). `pause`/`resume`
+(without a client) hold the whole daemon, as before.
+
 Thread: every method may be called from any thread (one lock guards the state). RT-safe: no.
 """
 
@@ -75,6 +84,10 @@ class Utterance:
         received_s: `time.monotonic()` when the request arrived.
         cancel_event: Set when it is stopped or cancelled; the player checks it between chunks.
         cancel_reason: Why it was cancelled (set with `cancel_event`).
+        hold_event: Set when its client paused while it was current: the player takes it off
+            the output and calls `Scheduler.park`.
+        resume_state: The player's state of a held utterance (where it continues); opaque to
+            the scheduler, dropped when the utterance is cancelled.
     """
 
     uid: int
@@ -86,6 +99,8 @@ class Utterance:
     received_s: float = field(default_factory=time.monotonic)
     cancel_event: threading.Event = field(default_factory=threading.Event)
     cancel_reason: CancelReason | None = None
+    hold_event: threading.Event = field(default_factory=threading.Event)
+    resume_state: Any = None
     effective: Priority | None = None
     """Priority it is scheduled with (a held progress is spoken as message)."""
     _settled: bool = False
@@ -155,6 +170,8 @@ class Scheduler:
         self._held_progress: Utterance | None = None
         self._current: Utterance | None = None
         self._paused = False
+        self._paused_clients: set[int] = set()
+        self._held: list[Utterance] = []
         self._closed = False
         self._serial = itertools.count(1)
         self._uids = itertools.count(1)
@@ -187,7 +204,7 @@ class Scheduler:
             return decision
 
     def _rule_important(self, utt: Utterance, d: Cancellation) -> None:
-        cur = self._current
+        cur = self._live_current()
         if cur is not None and cur.effective is not Priority.IMPORTANT:
             self._cancel_current(d)
         self._cancel_queued(d, (Priority.NOTIFICATION, Priority.PROGRESS))
@@ -195,14 +212,16 @@ class Scheduler:
 
     def _rule_message(self, utt: Utterance, d: Cancellation) -> None:
         low = (Priority.TEXT, Priority.NOTIFICATION, Priority.PROGRESS)
-        if self._current is not None and self._current.effective in low:
+        cur = self._live_current()
+        if cur is not None and cur.effective in low:
             self._cancel_current(d)
         self._cancel_queued(d, low)
         self._queues[Priority.MESSAGE].append(utt)
 
     def _rule_text(self, utt: Utterance, d: Cancellation) -> None:
         low = (Priority.TEXT, Priority.NOTIFICATION, Priority.PROGRESS)
-        if self._current is not None and self._current.effective in low:
+        cur = self._live_current()
+        if cur is not None and cur.effective in low:
             self._cancel_current(d)
         self._cancel_queued(d, low)
         self._queues[Priority.TEXT].append(utt)
@@ -213,7 +232,7 @@ class Scheduler:
             utt._cancel(CancelReason.PRIORITY)
             d.removed.append(utt)
             return
-        if self._current is not None:
+        if self._live_current() is not None:
             self._cancel_current(d)
         self._cancel_queued(d, (Priority.NOTIFICATION,))
         self._queues[Priority.NOTIFICATION].append(utt)
@@ -238,15 +257,26 @@ class Scheduler:
     # -- control -----------------------------------------------------------------------------
 
     def stop(self, client_id: int | None = None) -> Cancellation:
-        """Cancel the current utterance (if `client_id` is given: only if it is that client's)."""
+        """Cancel the current utterance (if `client_id` is given: only if it is that client's).
+
+        With `client_id`, that client's held utterances (taken off the output by its pause:
+        its "current" message while it is paused) are cancelled too.
+        """
         with self._lock:
+            out = Cancellation()
             cur = self._current
-            if cur is None or cur.cancel_event.is_set():
-                return Cancellation()
-            if client_id is not None and cur.client_id != client_id:
-                return Cancellation()
-            cur._cancel(CancelReason.STOP)
-            return Cancellation(interrupted=cur)
+            if (
+                cur is not None
+                and not cur.cancel_event.is_set()
+                and (client_id is None or cur.client_id == client_id)
+            ):
+                cur._cancel(CancelReason.STOP)
+                out.interrupted = cur
+            if client_id is not None:
+                for u in [u for u in self._held if u.client_id == client_id]:
+                    self._drop_held(u, CancelReason.STOP)
+                    out.removed.append(u)
+            return out
 
     def cancel(
         self,
@@ -279,8 +309,77 @@ class Scheduler:
                     self._remove(u)
                     u._cancel(reason)
                     out.removed.append(u)
+            for u in [u for u in self._held if matches(u)]:
+                self._drop_held(u, reason)
+                out.removed.append(u)
             self._lock.notify_all()
             return out
+
+    def pause_client(self, client_id: int) -> Utterance | None:
+        """Hold one client's utterances until `resume_clients` (SSIP `PAUSE <client>`).
+
+        Its queued utterances are skipped (they stay queued); its current one, if any, gets
+        its `hold_event` set.
+
+        Returns:
+            The current utterance the player must take off the output (`Player.take_off`),
+            or None.
+        """
+        with self._lock:
+            self._paused_clients.add(client_id)
+            cur = self._current
+            if cur is None or cur.client_id != client_id or cur.cancel_event.is_set():
+                return None
+            cur.hold_event.set()
+            return cur
+
+    def resume_clients(self, client_id: int | None = None) -> list[Utterance]:
+        """End `pause_client` for one client (None: every client).
+
+        Its held utterances go back to the front of its line, in the order they were held,
+        cancelling nothing.
+
+        Returns:
+            The utterances put back.
+        """
+        with self._lock:
+            if client_id is None:
+                self._paused_clients.clear()
+            else:
+                self._paused_clients.discard(client_id)
+            back = [u for u in self._held if u.client_id not in self._paused_clients]
+            for u in reversed(back):
+                self._held.remove(u)
+                self._queues[u.effective or u.priority].insert(0, u)
+            self._lock.notify_all()
+            return back
+
+    def client_paused(self, client_id: int) -> bool:
+        """Whether `pause_client` holds this client."""
+        return client_id in self._paused_clients
+
+    def park(self, utt: Utterance) -> bool:
+        """The player took the current `utt` off the output (its client paused): keep it held.
+
+        If its client was resumed meanwhile it goes straight back to the front of its line.
+
+        Returns:
+            False when `utt` was cancelled meanwhile (the player sends its final event).
+
+        Thread: the player thread.
+        """
+        with self._lock:
+            if self._current is utt:
+                self._current = None
+            utt.hold_event.clear()
+            if utt.cancel_event.is_set():
+                return False
+            if utt.client_id in self._paused_clients:
+                self._held.append(utt)
+            else:
+                self._queues[utt.effective or utt.priority].insert(0, utt)
+            self._lock.notify_all()
+            return True
 
     def pause(self) -> bool:
         """Hold: no new utterance starts until `resume`. Returns False if already paused."""
@@ -350,40 +449,53 @@ class Scheduler:
         return self._paused
 
     def queue_depth(self) -> int:
-        """Utterances waiting (not counting the current one)."""
+        """Utterances waiting, held ones included (not counting the current one)."""
         with self._lock:
             return self._depth()
 
     def active(self) -> list[Utterance]:
         """The current utterance and the waiting ones, in no particular order (one snapshot)."""
         with self._lock:
-            out = [u for q in self._queues.values() for u in q]
+            out = [u for q in self._queues.values() for u in q] + list(self._held)
             if self._current is not None:
                 out.append(self._current)
             return out
 
     def queued(self) -> list[Utterance]:
-        """Waiting utterances in the order they would be spoken now (for status)."""
+        """Waiting utterances in the order they would be spoken now, held ones last (status)."""
         with self._lock:
             order: list[Utterance] = []
             for p in Priority:
                 order.extend(self._fair_order(self._queues[p]))
-            return order
+            return order + list(self._held)
 
     # -- internals (lock held) ---------------------------------------------------------------
 
     def _depth(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return sum(len(q) for q in self._queues.values()) + len(self._held)
+
+    def _live_current(self) -> Utterance | None:
+        # The current utterance as the rules see it: not one being taken off by a pause.
+        cur = self._current
+        if cur is None or cur.cancel_event.is_set() or cur.hold_event.is_set():
+            return None
+        return cur
 
     def _busy(self) -> list[Utterance]:
         busy = [u for q in self._queues.values() for u in q]
-        if self._current is not None and not self._current.cancel_event.is_set():
-            busy.append(self._current)
+        cur = self._live_current()
+        if cur is not None:
+            busy.append(cur)
         return busy
 
+    def _drop_held(self, utt: Utterance, reason: CancelReason) -> None:
+        self._held.remove(utt)
+        utt._cancel(reason)
+        utt.resume_state = None
+
     def _cancel_current(self, d: Cancellation) -> None:
-        cur = self._current
-        if cur is not None and not cur.cancel_event.is_set():
+        cur = self._live_current()
+        if cur is not None:
             cur._cancel(CancelReason.PRIORITY)
             d.interrupted = cur
 
@@ -426,7 +538,10 @@ class Scheduler:
                 continue
             firsts: dict[int, Utterance] = {}
             for u in queue:
-                firsts.setdefault(u.client_id, u)
+                if u.client_id not in self._paused_clients:
+                    firsts.setdefault(u.client_id, u)
+            if not firsts:
+                continue
             pick = min(
                 firsts.values(), key=lambda u: (self._last_served.get(u.client_id, 0), u.uid)
             )

@@ -523,6 +523,17 @@ class Daemon:
             self.player.prefetch(utt)
         return decision
 
+    def pause_client(self, client_id: int) -> Utterance | None:
+        """Hold one client's utterances (SSIP `PAUSE <client>`); its current one, if any, is
+        taken off the output at once and returned.
+
+        Thread: event loop.
+        """
+        utt = self.scheduler.pause_client(client_id)
+        if utt is not None and self.player is not None:
+            self.player.take_off(utt)
+        return utt
+
     def apply(self, cancellation: Cancellation) -> list[int]:
         """Silence an interrupted utterance and send the final events of removed ones.
 
@@ -545,18 +556,21 @@ class Daemon:
 
     # -- events ------------------------------------------------------------------------------
 
-    def _emit_threadsafe(self, utt: Utterance, event: p.Event) -> None:
+    def _emit_threadsafe(self, utt: Utterance, event: Any) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self.dispatch, utt, event)
 
-    def dispatch(self, utt: Utterance, event: p.Event) -> None:
-        """Send an utterance event to its listener (SSIP) and its subscribers. Thread: loop."""
+    def dispatch(self, utt: Utterance, event: Any) -> None:
+        """Send an utterance event to its listener (SSIP) and its subscribers. Internal events
+        (`playback.Continued`) go to the listener only. Thread: loop."""
         listener = getattr(utt.payload, "listener", None)  # SSIP's messages
         if listener is not None:
             listener(utt, event)
+        if not isinstance(event, p.Event):
+            return
         data = p.encode_event(event.to_event())
         owner = self._connections.get(utt.client_id)
         if owner is not None:

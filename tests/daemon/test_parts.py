@@ -21,6 +21,8 @@ from autovoice.daemon.paths import (
     default_socket_path,
     prepare_socket_path,
 )
+from autovoice.daemon.playback import Job
+from autovoice.engines import AudioChunk, SpeakOptions
 
 
 def test_cache_is_lru_and_bounded_in_bytes():
@@ -83,6 +85,38 @@ def test_null_output_paces_reports_and_aborts():
         assert events[-1].utterance_id == 2 and events[-1].aborted
     finally:
         out.close()
+
+
+def test_a_job_taken_off_keeps_the_clause_that_was_playing():
+    # Clauses 0: a b, 1: c d, 2: e; each piece is 10 output frames.
+    spec = [("a", 0, False), ("b", 0, True), ("c", 1, False), ("d", 1, True), ("e", 2, True)]
+    chunks = iter(
+        AudioChunk(np.full(10, i, np.float32), 1000, 10 * i, clause, last, 0.001, 0.0)
+        for i, (_, clause, last) in enumerate(spec)
+    )
+    names = {i: name for i, (name, _, _) in enumerate(spec)}
+    job = Job(synth=None, options=SpeakOptions(), pitch=1.0, key=(), chunks=chunks)  # type: ignore[arg-type]
+
+    def write(count: int, start: int) -> None:
+        for k in range(count):
+            piece = job.next_piece()
+            piece.pos = start + 10 * k
+            job.written.append(piece)
+
+    write(4, 0)  # a b c d written; playback is in c
+    job.prune(25)
+    assert [names[int(p.samples[0])] for p in job.written] == ["c", "d"]  # clause 0 played
+    job.take_off(25)
+    assert job.written == [] and [names[int(p.samples[0])] for p in job.replay] == ["c", "d"]
+    # Written again (a new segment), taken off where d starts: c is done, d is not.
+    write(2, 100)
+    job.take_off(110)
+    assert [names[int(p.samples[0])] for p in job.replay] == ["c", "d"]  # the clause is c d
+    write(3, 200)  # c d, then e from the generator
+    job.take_off(220)
+    assert [names[int(p.samples[0])] for p in job.replay] == ["e"]
+    assert job.next_piece().key == 2 and job.next_piece() is None and job.chunks is None
+    assert job.audio_s == pytest.approx(0.05) and job.compute_s == pytest.approx(0.005)
 
 
 def test_default_socket_path():

@@ -165,6 +165,75 @@ def test_stop_and_cancel():
     assert [u.text for u in c.all] == ["b"] and r.s.queue_depth() == 0
 
 
+def test_paused_client_is_skipped_and_its_current_one_held_out_of_the_rules():
+    r = Rig()
+    r.add("a1", T, client=1)
+    assert r.start() == "a1"
+    held = r.s.pause_client(1)
+    assert held is not None and held.text == "a1" and held.hold_event.is_set()
+    assert r.s.client_paused(1) and not r.s.client_paused(2)
+    # While it is being taken off, arrivals neither cancel it nor wait for it.
+    r.add("a2", M, client=1)
+    r.add("b1", T, client=2)
+    assert r.interrupted == [] and r.removed == []
+    assert r.s.park(held) and not held.hold_event.is_set() and r.s.current is None
+    assert r.start() == "b1"  # a2 (message) is skipped: its client is paused
+    r.finish()
+    r.add("b2", T, client=2)  # a text cancels queued texts, not the held one
+    assert r.removed == [] and r.start() == "b2"
+    r.finish()
+    assert r.s.next_utterance(timeout_s=0.01) is None
+    assert {u.text for u in r.s.active()} == {"a1", "a2"} and r.s.queue_depth() == 2
+    assert [u.text for u in r.s.resume_clients(1)] == ["a1"]
+    assert r.start() == "a2"  # message before text; a1 waits at the front of its line
+    r.finish()
+    assert r.start() == "a1"
+
+
+def test_paused_clients_queued_messages_stay_under_the_rules():
+    r = Rig()
+    r.add("b", M, client=2)
+    assert r.start() == "b"
+    r.add("a", T, client=1)
+    assert r.s.pause_client(1) is None  # nothing of client 1 is speaking
+    r.add("c", M, client=3)  # a message cancels queued texts, a paused client's too
+    assert r.removed == ["a"]
+
+
+def test_stop_cancel_and_park_of_held_utterances():
+    r = Rig()
+    r.add("a1", client=1)
+    r.add("a2", client=1)
+    assert r.start() == "a1"
+    a1 = r.s.pause_client(1)
+    assert r.s.park(a1)
+    assert r.s.stop().all == []  # the daemon-wide stop ends only what is current
+    c = r.s.stop(client_id=1)
+    assert [u.text for u in c.removed] == ["a1"] and a1.cancel_reason is CancelReason.STOP
+    assert [u.text for u in r.s.queued()] == ["a2"]
+    r.s.resume_clients()
+    assert r.start() == "a2"
+    a2 = r.s.pause_client(1)
+    a2.resume_state = "where it was"
+    r.s.park(a2)
+    c = r.s.cancel(client_id=1)
+    assert c.removed == [a2] and a2.resume_state is None and r.s.queue_depth() == 0
+    # Cancelled while being taken off: park says so and keeps nothing.
+    r.add("a3", client=1)
+    r.s.resume_clients(1)
+    assert r.start() == "a3"
+    a3 = r.s.pause_client(1)
+    r.s.cancel(client_id=1)
+    assert not r.s.park(a3) and r.s.queue_depth() == 0
+    # Resumed before it was parked: straight back into the queue.
+    r.s.resume_clients()
+    r.add("a4", client=1)
+    assert r.start() == "a4"
+    a4 = r.s.pause_client(1)
+    r.s.resume_clients(1)
+    assert r.s.park(a4) and r.start() == "a4"
+
+
 def test_clients_are_served_round_robin():
     r = Rig()
     for i in range(3):
@@ -202,6 +271,10 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("add"), st.sampled_from(list(Priority)), st.integers(1, 3)),
         st.tuples(st.sampled_from(["start", "finish", "stop", "cancel", "pause", "resume"])),
+        st.tuples(
+            st.sampled_from(["pause_client", "resume_client", "stop_client", "cancel_client"]),
+            st.integers(1, 3),
+        ),
     ),
     max_size=40,
 )
@@ -243,7 +316,18 @@ def test_every_utterance_ends_exactly_once(script):
             s.pause()
         elif op[0] == "resume":
             s.resume()
+        elif op[0] == "pause_client":
+            held = s.pause_client(op[1])
+            if held is not None and not s.park(held):  # what the player does
+                end(held, "cancelled")
+        elif op[0] == "resume_client":
+            s.resume_clients(op[1])
+        elif op[0] == "stop_client":
+            apply(s.stop(client_id=op[1]))
+        elif op[0] == "cancel_client":
+            apply(s.cancel(client_id=op[1]))
     s.resume()
+    s.resume_clients()
     while True:
         cur = s.current or s.next_utterance(timeout_s=0)
         if cur is None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from autovoice.daemon import protocol as p
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
-from autovoice.daemon.player import SpeakPayload
+from autovoice.daemon.player import Continued, SpeakPayload
 from autovoice.daemon.scheduler import Utterance
 from autovoice.daemon.ssip import replies as r
 from autovoice.daemon.ssip.codec import DataBlock, LineSplitter, Overflow
@@ -63,10 +63,11 @@ class SsipPayload(SpeakPayload):
     """A `SpeakPayload` whose events are also handed to `listener(utterance, event)`.
 
     The daemon's event dispatch calls the listener on the event loop for every event of the
-    utterance (queued, started, first_audio, done, cancelled, error).
+    utterance (queued, started, first_audio, done, cancelled, error, and the player's internal
+    `Continued` after a per-client pause).
     """
 
-    listener: Callable[[Utterance, p.Event], None] | None = field(default=None, compare=False)
+    listener: Callable[[Utterance, Any], None] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class _Track:
     length: int
     rate: float
     begun: bool = False
+    paused_sent: bool = False
     next_mark: int = 0
     due_s: float | None = None
     remaining_s: float | None = None
@@ -177,6 +179,7 @@ class SsipServer:
         finally:
             self._sessions.pop(conn.id, None)
             self._conns.pop(conn.id, None)
+            self._forget(conn.id)
             await conn.flush_and_close(1.0)
 
     async def _read_loop(
@@ -286,32 +289,54 @@ class SsipServer:
         return picked
 
     def stop(self, session: Session, target: Target) -> None:
-        """`STOP all|self|client-id`: end the current message (if it matches)."""
+        """`STOP all|self|client-id`: end the current message (if it matches); for a client,
+        also its message that its pause took off the output."""
         self.daemon.apply(self.daemon.scheduler.stop(client_id=self._client(session, target)))
 
     def cancel(self, session: Session, target: Target) -> None:
-        """`CANCEL all|self|client-id`: end the current message and drop the queued ones."""
+        """`CANCEL all|self|client-id`: end the current message and drop the queued and held
+        ones."""
         self.daemon.apply(self.daemon.scheduler.cancel(client_id=self._client(session, target)))
 
     def pause(self, session: Session, target: Target) -> None:
-        """`PAUSE`: hold playback (daemon-wide: there is one audio stream)."""
-        if not self._concerns(session, target):
-            return
+        """`PAUSE all`: hold playback daemon-wide where it is (the native `pause`).
+        `PAUSE self|<client id>`: hold that client's messages only (Speech Dispatcher's
+        per-client pause): its message being spoken is taken off the output at once, its queued
+        ones are skipped, and every other client goes on being spoken."""
+        client = self._client(session, target)
         d = self.daemon
-        if d.scheduler.pause():
-            if d.player is not None:
-                d.player.pause()
-            self._later(self._pause_event, True)
+        if client is None:
+            if d.scheduler.pause():
+                if d.player is not None:
+                    d.player.pause()
+                self._later(self._pause_event, True)
+            return
+        if client not in self._sessions or d.scheduler.client_paused(client):
+            return
+        utt = d.pause_client(client)
+        if utt is not None:
+            self._later(self._taken_off, utt.uid)
 
     def resume(self, session: Session, target: Target) -> None:
-        """`RESUME`: continue playback where it was paused."""
-        if not self._concerns(session, target):
-            return
+        """`RESUME all`: end the daemon-wide pause and every client's pause.
+        `RESUME self|<client id>`: put that client's held messages back in the queue; the one a
+        pause took off the output continues from the start of the clause it was in (705 when
+        its audio is heard again)."""
+        client = self._client(session, target)
         d = self.daemon
-        if d.scheduler.resume():
+        d.scheduler.resume_clients(client)
+        if client is None and d.scheduler.resume():
             if d.player is not None:
                 d.player.resume()
             self._later(self._pause_event, False)
+
+    def _forget(self, client_id: int) -> None:
+        """A client disconnected: if it was paused, its held messages are dropped (they belong
+        to the connection, and nobody can resume them)."""
+        d = self.daemon
+        if d.scheduler.client_paused(client_id):
+            d.apply(d.scheduler.cancel(client_id=client_id))
+            d.scheduler.resume_clients(client_id)
 
     @staticmethod
     def _client(session: Session, target: Target) -> int | None:
@@ -319,16 +344,9 @@ class SsipServer:
             return None
         return session.client_id if target == "self" else int(target)
 
-    def _concerns(self, session: Session, target: Target) -> bool:
-        client = self._client(session, target)
-        if client is None:
-            return True
-        cur = self.daemon.scheduler.current
-        return cur is not None and cur.client_id == client
-
     # -- events ------------------------------------------------------------------------------
 
-    def _on_event(self, utt: Utterance, event: p.Event) -> None:
+    def _on_event(self, utt: Utterance, event: Any) -> None:
         # Deferred so that events always follow the reply of the command that caused them.
         self._later(self._handle_event, utt, event)
 
@@ -337,17 +355,23 @@ class SsipServer:
         if loop is not None and not loop.is_closed():
             loop.call_soon(fn, *args)
 
-    def _handle_event(self, utt: Utterance, event: p.Event) -> None:
+    def _handle_event(self, utt: Utterance, event: Any) -> None:
         track = self._tracks.get(utt.uid)
         if track is None:
             return
         if isinstance(event, p.FirstAudio):
             self._begin(utt.uid, track)
-            if self.daemon.scheduler.paused:
-                self._pause_marks(track)
+            scheduler = self.daemon.scheduler
+            if scheduler.paused or scheduler.client_paused(utt.client_id):
+                self._paused(utt.uid, track)  # paused just as it began
+        elif isinstance(event, Continued):
+            if track.paused_sent:
+                self._resumed(utt.uid, track)
         elif isinstance(event, p.Done):
             self._tracks.pop(utt.uid, None)
             self._begin(utt.uid, track, schedule=False)
+            if track.paused_sent:  # what was left after its pause held no sound
+                self._resumed(utt.uid, track)
             self._cancel_timer(track)
             while track.next_mark < len(track.marks):
                 self._send_mark(utt.uid, track)
@@ -410,21 +434,41 @@ class SsipServer:
             self._cancel_timer(track)
 
     def _pause_event(self, paused: bool) -> None:
-        cur = self.daemon.scheduler.current
+        # The daemon-wide pause: 704/705 for the message being spoken.
+        scheduler = self.daemon.scheduler
+        cur = scheduler.current
         track = self._tracks.get(cur.uid) if cur is not None else None
         if cur is None or track is None:
             return
         if paused:
-            self._pause_marks(track)
-            self._send(track, "pause", r.EVENT_PAUSED, cur.uid)
+            self._paused(cur.uid, track)
+        elif track.paused_sent and not scheduler.client_paused(cur.client_id):
+            self._resumed(cur.uid, track)
+
+    def _taken_off(self, uid: int) -> None:
+        # A per-client pause took this message off the output.
+        track = self._tracks.get(uid)
+        if track is not None:
+            self._paused(uid, track)
+
+    def _paused(self, uid: int, track: _Track) -> None:
+        """704 for a message that has begun (once until it continues); its marks wait."""
+        if not track.begun or track.paused_sent:
             return
-        self._send(track, "resume", r.EVENT_RESUMED, cur.uid)
+        track.paused_sent = True
+        self._pause_marks(track)
+        self._send(track, "pause", r.EVENT_PAUSED, uid)
+
+    def _resumed(self, uid: int, track: _Track) -> None:
+        """705: its audio goes on; the marks not yet sent are due again from now."""
+        track.paused_sent = False
+        self._send(track, "resume", r.EVENT_RESUMED, uid)
         if track.remaining_s is not None and track.next_mark < len(track.marks):
             # Shift the whole schedule by the time spent paused.
             offset, _ = track.marks[track.next_mark]
             started = time.monotonic() + track.remaining_s - self._estimate_s(track, offset)
             track.remaining_s = None
-            self._schedule_mark(cur.uid, track, started)
+            self._schedule_mark(uid, track, started)
 
     def _send(self, track: _Track, kind: str, reply: r.Reply, uid: int, mark: Any = None):
         session = track.session

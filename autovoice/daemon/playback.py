@@ -1,0 +1,191 @@
+"""What the player keeps of an utterance while it speaks, and while a pause of its client holds
+it: the audio source, the pieces written since the start of the clause that is playing, and
+where to continue.
+
+A per-client pause takes an utterance off the output (docs/SSIP.md, "Pause"). It continues from
+the start of the clause (synthesis unit) that was playing: the player records the output position
+of each piece it writes, forgets the pieces of clauses that have played out, and on the pause
+keeps the pieces from that clause on (`Job.take_off`). They are written again first when the
+utterance continues; the synthesizer's chunk generator, suspended meanwhile, then goes on.
+
+Thread: the player thread, except `Playing`'s events and flags (also the audio event thread).
+RT-safe: no.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autovoice.daemon.scheduler import Utterance
+from autovoice.engines import AudioChunk, SpeakOptions, Synthesizer
+
+__all__ = ["CACHE_WRITE_S", "Continued", "Job", "Piece", "Playing", "clause_start"]
+
+CACHE_WRITE_S = 0.05
+"""Cached audio is written in slices this long, so a cancel lands between them."""
+
+
+@dataclass(frozen=True)
+class Continued:
+    """Internal event, never sent on the native socket: the audio of an utterance that a pause
+    of its client took off the output reached the device again (SSIP's 705 RESUMED)."""
+
+    utterance: int
+
+
+@dataclass
+class Piece:
+    """Audio at the voice's rate, written (or to be written) in one go.
+
+    Attributes:
+        key: Its clause (`AudioChunk.clause_index`), or its slice number for cached audio.
+        samples: The audio.
+        pos: Output position where it was written (None: not written).
+    """
+
+    key: int
+    samples: np.ndarray
+    pos: int | None = None
+
+
+def clause_start(pieces: list[Piece], pos: int) -> int:
+    """Index of the first piece of the clause that output position `pos` is in (0: none is).
+
+    >>> ps = [Piece(0, np.zeros(1), 0), Piece(0, np.zeros(1), 10), Piece(1, np.zeros(1), 20)]
+    >>> clause_start(ps, 5), clause_start(ps, 19), clause_start(ps, 20), clause_start(ps, -1)
+    (0, 0, 2, 0)
+    """
+    at = -1
+    for i, piece in enumerate(pieces):
+        if piece.pos is None or piece.pos > pos:
+            break
+        at = i
+    if at < 0:
+        return 0
+    key = pieces[at].key
+    while at > 0 and pieces[at - 1].key == key:
+        at -= 1
+    return at
+
+
+@dataclass
+class Job:
+    """An utterance's audio source and progress, kept while a pause of its client holds it
+    (as `Utterance.resume_state`).
+
+    Attributes:
+        synth, options, pitch: How it is synthesised.
+        key: Its phrase-cache key.
+        cached: Audio from the phrase cache (then `chunks` is None).
+        chunks: The synthesizer's chunk generator (None once exhausted).
+        pieces: Every chunk made so far, for the phrase cache (None: not cached).
+        written: Pieces written in the current segment since the start of the oldest clause
+            that may still be playing.
+        replay: Pieces to write before the source's next ones (what a pause took off the
+            output, from the start of the clause that was playing).
+        first: Set once the utterance's first audio reached the device (in any segment).
+        segments: Times it was begun on the output.
+        stale: A reload replaced its voice while it was held (see `restart`).
+        skip_below: Clauses of a restarted source that are skipped (they were played).
+        next_clause: Where a restarted source continues when nothing waits in `replay`.
+    """
+
+    synth: Synthesizer
+    options: SpeakOptions
+    pitch: float
+    key: tuple
+    cached: np.ndarray | None = None
+    chunks: Iterator[AudioChunk] | None = None
+    pieces: list[np.ndarray] | None = None
+    next_slice: int = 0
+    audio_s: float = 0.0
+    compute_s: float = 0.0
+    written: list[Piece] = field(default_factory=list)
+    replay: deque[Piece] = field(default_factory=deque)
+    first: threading.Event = field(default_factory=threading.Event)
+    segments: int = 0
+    stale: bool = False
+    skip_below: int = 0
+    next_clause: int = 0
+
+    def next_piece(self) -> Piece | None:
+        """The next audio to write: what a pause took off first, then the source's next
+        (None: the source is exhausted).
+
+        Raises:
+            VoiceError, EngineError: from the synthesizer.
+        """
+        if self.replay:
+            return self.replay.popleft()
+        if self.cached is not None:
+            step = max(1, int(CACHE_WRITE_S * self.synth.sample_rate))
+            start = self.next_slice * step
+            if start >= len(self.cached):
+                return None
+            self.next_slice += 1
+            return Piece(self.next_slice - 1, self.cached[start : start + step])
+        while self.chunks is not None:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                self.chunks = None
+                return None
+            self.compute_s += chunk.compute_s
+            self.audio_s += chunk.duration_s
+            self.next_clause = chunk.clause_index + (1 if chunk.last_in_clause else 0)
+            if chunk.clause_index < self.skip_below:
+                continue
+            if self.pieces is not None:
+                self.pieces.append(chunk.samples)
+            return Piece(chunk.clause_index, chunk.samples)
+        return None
+
+    def prune(self, read_pos: int) -> None:
+        """Forget written pieces of clauses that played to their end before `read_pos`."""
+        if len(self.written) > 1:
+            del self.written[: clause_start(self.written, read_pos)]
+
+    def take_off(self, stop_pos: int) -> None:
+        """The output stopped at `stop_pos` and was dropped: keep the written pieces from the
+        start of the clause playing there, ahead of anything not yet written."""
+        keep = self.written[clause_start(self.written, stop_pos) :]
+        self.replay.extendleft(reversed(keep))
+        self.written = []
+
+    def restart(self, synth: Synthesizer, text: str) -> None:
+        """Synthesise `text` again with a reloaded voice, from the clause it would continue
+        at (the audio kept of the old voice is dropped)."""
+        self.skip_below = self.replay[0].key if self.replay else self.next_clause
+        self.replay.clear()
+        self.synth, self.stale, self.pieces = synth, False, None
+        self.chunks = synth.speak(text, self.options)
+
+
+@dataclass
+class Playing:
+    """One segment on the output: an utterance from its start, or from where a pause took it
+    off (shared with the audio event thread).
+
+    Attributes:
+        utt: The utterance.
+        segment: The id given to the output's `begin_utterance`.
+        first: The utterance's `Job.first`.
+        resumed: It continues after a pause took the utterance off.
+        played: Set when the output finished with the segment (played or dropped).
+        aborted: The output dropped some of it.
+        continued_sent: `Continued` was emitted for it.
+        stop_pos: Output read position when a pause took it off.
+    """
+
+    utt: Utterance
+    segment: int
+    first: threading.Event
+    resumed: bool = False
+    played: threading.Event = field(default_factory=threading.Event)
+    aborted: bool = False
+    continued_sent: bool = False
+    stop_pos: int | None = None
