@@ -15,6 +15,7 @@ reads where playback is and aborts the output, and the thread parks the utteranc
 scheduler, keeping its chunk generator and the pieces written since the start of the clause that
 was playing. When the scheduler hands it out again, it is begun as a new output segment from that
 clause on; its first audio then is reported as `Continued`, not as a second `first_audio`.
+Events and their metrics go out through `autovoice.daemon.reporting`.
 
 Thread: `run` is the player thread; `interrupt`, `take_off`, `pause`, `resume`, `swap`,
 `prefetch`, `info` any.
@@ -42,12 +43,14 @@ from autovoice.daemon import protocol as p
 from autovoice.daemon.cache import PhraseCache
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.playback import Continued, Job, Playing
-from autovoice.daemon.scheduler import CancelReason, Scheduler, Utterance
+from autovoice.daemon.reporting import Emit, Reporter, status_info
+from autovoice.daemon.scheduler import Scheduler, Utterance
 from autovoice.daemon.voices import Voices
 from autovoice.engines import SpeakOptions, Synthesizer
 from autovoice.errors import AutoVoiceError, EngineError, VoiceError
 
-__all__ = ["Output", "Player", "SpeakPayload"]
+# `Continued` is re-exported: the SSIP server imports it from here.
+__all__ = ["Continued", "Output", "Player", "SpeakPayload"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -88,7 +91,6 @@ class SpeakPayload:
     pitch: float = 1.0
 
 
-Emit = Callable[[Utterance, Any], None]
 OutputFactory = Callable[[AppConfig, int, Callable[[Any], None]], Output]
 
 
@@ -116,7 +118,7 @@ class Player:
     ) -> None:
         self._scheduler = scheduler
         self._make_output = make_output
-        self._emit = emit
+        self._report = Reporter(emit, metrics)
         self._metrics = metrics
         self._voices = Voices(config, synth, self._needed_voices)
         self.cache = PhraseCache(int(config.daemon.cache_mb * 1e6), config.daemon.cache_max_chars)
@@ -202,27 +204,7 @@ class Player:
 
     def info(self) -> dict[str, Any]:
         """Engine, voice and audio output facts for `status`."""
-        synth = self._voices.default
-        stats = self._output.stats()
-        audio = {
-            "device": getattr(stats, "device_name", ""),
-            "device_rate_hz": getattr(stats, "device_rate_hz", 0),
-            "channels": getattr(stats, "channels", 1),
-            "output_latency_ms": round(getattr(stats, "output_latency_s", 0.0) * 1e3, 2),
-            "underruns": getattr(stats, "underruns", 0),
-            "state": getattr(stats, "state", ""),
-            "paused": getattr(stats, "paused", False),
-        }
-        return {
-            "engine": synth.engine_name if synth else "",
-            "engines": synth.engine_status() if synth else {},
-            "voice": synth.voice.name if synth else "",
-            "sample_rate_hz": synth.sample_rate if synth else 0,
-            "loaded_voices": self._voices.loaded(),
-            "loading_voices": self._voices.loading(),
-            "audio": audio,
-            "cache": self.cache.stats(),
-        }
+        return status_info(self._voices.default, self._output.stats(), self._voices, self.cache)
 
     # -- the thread --------------------------------------------------------------------------
 
@@ -237,7 +219,7 @@ class Player:
                 self._speak(utt)
             except Exception as exc:  # never let one utterance kill the thread
                 _LOG.exception("utterance %d failed", utt.uid)
-                self._fail(utt, p.ErrorCode.INTERNAL, f"internal error: {exc}")
+                self._report.failed(utt, p.ErrorCode.INTERNAL, f"internal error: {exc}")
             finally:
                 with self._lock:
                     self._current = None
@@ -270,10 +252,10 @@ class Player:
         try:
             synth = self._voices.get(payload.voice, utt.received_s, lambda: self._halted(utt))
         except VoiceError as exc:
-            self._fail(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
+            self._report.failed(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
             return None
         except EngineError as exc:
-            self._fail(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
+            self._report.failed(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
             return None
         if synth is None:  # cancelled, held (or shutting down) while its voice was loading
             if utt.hold_event.is_set() and not self._cancelled(utt):
@@ -288,20 +270,11 @@ class Player:
         try:
             key = (*self._cache_key(synth, utt.text, options), pitch)
         except VoiceError as exc:
-            self._fail(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
+            self._report.failed(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
             return None
         cacheable = self.cache.cacheable(utt.text)
         cached = self.cache.get(key) if cacheable else None
-        self._emit(
-            utt,
-            p.Started(
-                utterance=utt.uid,
-                id=utt.request_id,
-                voice=synth.voice.name,
-                cached=cached is not None,
-                wait_ms=round((time.monotonic() - utt.received_s) * 1e3, 2),
-            ),
-        )
+        self._report.started(utt, synth.voice.name, cached is not None)
         job = Job(synth, options, pitch, key, cached)
         if cached is not None:
             job.audio_s = len(cached) / synth.sample_rate
@@ -317,7 +290,7 @@ class Player:
         try:
             synth = self._voices.get(payload.voice, utt.received_s, lambda: self._halted(utt))
         except (VoiceError, EngineError) as exc:
-            self._fail(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
+            self._report.failed(utt, p.ErrorCode.ENGINE_ERROR, str(exc))
             return False
         if synth is None:
             if utt.hold_event.is_set() and not self._cancelled(utt):
@@ -366,7 +339,7 @@ class Player:
             with self._lock:
                 self._abort_locked(utt)
             code = p.ErrorCode.UNKNOWN_VOICE if isinstance(exc, VoiceError) else None
-            self._fail(utt, code or p.ErrorCode.ENGINE_ERROR, str(exc))
+            self._report.failed(utt, code or p.ErrorCode.ENGINE_ERROR, str(exc))
             return
         if self._cancelled(utt):
             with self._lock:
@@ -393,20 +366,7 @@ class Player:
                 break  # dropped by the output itself (a lost device): ends as before
         if job.pieces:
             self.cache.put(job.key, np.concatenate(job.pieces))
-        if utt.settle():
-            audio_s, compute_s = job.audio_s, job.compute_s
-            rtf = round(compute_s / audio_s, 4) if compute_s and audio_s else None
-            self._metrics.count("done")
-            self._emit(
-                utt,
-                p.Done(
-                    utterance=utt.uid,
-                    id=utt.request_id,
-                    audio_s=round(audio_s, 3),
-                    compute_s=round(compute_s, 4),
-                    rtf=rtf,
-                ),
-            )
+        self._report.done(utt, job)
 
     def _positions(self) -> tuple[int, int]:
         """(write, read) positions of the output, in its own frames (comparable, not mixable
@@ -468,62 +428,15 @@ class Player:
 
     def _finish_cancelled(self, utt: Utterance) -> None:
         silenced = self._silenced_at(utt)
-        if utt.settle():
-            reason = utt.cancel_reason or CancelReason.CANCEL
-            if self._stopping.is_set() and utt.cancel_reason is None:
-                reason = CancelReason.SHUTDOWN
-            self._metrics.count("cancelled")
-            self._emit(
-                utt,
-                p.Cancelled(
-                    utterance=utt.uid,
-                    id=utt.request_id,
-                    reason=reason.value,
-                    silenced_s=round(silenced, 6) if silenced is not None else None,
-                ),
-            )
-
-    def _fail(self, utt: Utterance, code: p.ErrorCode, message: str) -> None:
-        if utt.settle():
-            self._metrics.count("failed")
-            self._emit(
-                utt,
-                p.Error(
-                    code=code.value,
-                    message=message,
-                    retryable=code in p.RETRYABLE_CODES,
-                    id=utt.request_id,
-                    utterance=utt.uid,
-                ),
-            )
+        self._report.cancelled(utt, silenced, self._stopping.is_set())
 
     def _on_audio_event(self, event: Any) -> None:
         """`AudioOutput.on_event`, on the audio event thread."""
         playing = self._playing.get(event.utterance_id)
         if playing is None:
             return
-        utt = playing.utt
         if isinstance(event, AudioFirst):
-            if playing.first.is_set():
-                if playing.resumed and not playing.continued_sent:
-                    playing.continued_sent = True
-                    self._emit(utt, Continued(utt.uid))
-            elif not utt.cancel_event.is_set():
-                latency_ms = (event.monotonic_s - utt.received_s) * 1e3
-                out_ms = max(0.0, event.output_latency_s) * 1e3
-                if not playing.resumed:  # a wait for a pause is no latency
-                    self._metrics.first_audio(latency_ms, latency_ms + out_ms)
-                self._emit(
-                    utt,
-                    p.FirstAudio(
-                        utterance=utt.uid,
-                        id=utt.request_id,
-                        latency_ms=round(latency_ms, 2),
-                        at_s=round(event.monotonic_s, 6),
-                        output_latency_ms=round(out_ms, 2),
-                        heard_ms=round(latency_ms + out_ms, 2),
-                    ),
-                )
+            self._report.first_audio(playing, event)
             playing.first.set()
         elif isinstance(event, UtterancePlayed):
             playing.aborted = event.aborted
