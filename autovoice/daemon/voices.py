@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 from autovoice.config import AppConfig
 from autovoice.engines import Synthesizer
+from autovoice.engines.voice import DEFAULT_VOICE, resolve_voice
+from autovoice.errors import VoiceError
 
 __all__ = ["MAX_LOADED_VOICES", "Voices"]
 
@@ -41,9 +43,31 @@ Load = Callable[[AppConfig, str], Synthesizer]
 """`load(config, voice) -> Synthesizer`: loads and warms up a voice (`Synthesizer.load`)."""
 
 
-def voice_key(config: AppConfig, voice: str | None) -> str:
-    """The name a voice is loaded under: the request's `voice`, else the configured one."""
-    return voice or config.voice
+def voice_key(config: AppConfig, voice: str | None, aliases: dict[str, str] | None = None) -> str:
+    """The name a voice is loaded under: the request's `voice`, else the configured one; a
+    name in `aliases` (see `voice_aliases`) is replaced by the name it stands for."""
+    name = voice or config.voice
+    return (aliases or {}).get(name, name)
+
+
+def voice_aliases(config: AppConfig) -> dict[str, str]:
+    """Other names of the configured voice and of the packaged default voice -> their name.
+
+    A client may name the voice that is already loaded by its file name ("en_US-joe-medium",
+    as SSIP's LIST SYNTHESIS_VOICES shows it) or by its path, while the config says
+    "default": those must not load a second copy. Only these two voices get aliases, so no
+    request makes the daemon search `voices_dir`.
+    """
+    aliases: dict[str, str] = {}
+    for name in (DEFAULT_VOICE, config.voice):  # the configured voice's aliases win
+        try:
+            path = resolve_voice(name, config.voices_dir).expanduser()
+        except VoiceError:
+            continue
+        for alias in (str(path), str(path.resolve()), path.name.removesuffix(".onnx")):
+            aliases[alias] = name
+        aliases.pop(name, None)  # a name is not an alias of itself
+    return aliases
 
 
 @dataclass(eq=False)
@@ -90,6 +114,7 @@ class Voices:
         self._max_loaded = max_loaded
         self._lock = threading.Condition(threading.Lock())
         self._config = config
+        self._aliases = voice_aliases(config)
         self._default_key = voice_key(config, None)
         self._synths: OrderedDict[str, Synthesizer] = OrderedDict({self._default_key: synth})
         self._in_use = self._default_key
@@ -153,7 +178,7 @@ class Voices:
             since_s: When the request was received (`time.monotonic()`).
         """
         with self._lock:
-            key = voice_key(self._config, voice)
+            key = voice_key(self._config, voice, self._aliases)
             if self._stopped or key in self._synths or key in self._loads:
                 return
             if self._failure_since(key, since_s) is None:
@@ -182,7 +207,7 @@ class Voices:
         """
         while True:
             with self._lock:
-                key = voice_key(self._config, voice)
+                key = voice_key(self._config, voice, self._aliases)
                 synth = self._synths.get(key)
                 if synth is not None:
                     self._synths.move_to_end(key)
@@ -214,10 +239,12 @@ class Voices:
         Thread: the player thread, between utterances.
         """
         wanted = list(self._needed())
+        aliases = voice_aliases(config)
         with self._lock:
             self._generation += 1
             old = self._synths
             self._config = config
+            self._aliases = aliases
             self._default_key = voice_key(config, None)
             self._synths = OrderedDict({self._default_key: synth})
             self._in_use = self._default_key
@@ -227,7 +254,7 @@ class Voices:
             self._queue.clear()
             self._failed.clear()
             if not self._stopped:
-                for key in dict.fromkeys(voice_key(config, v) for v in wanted):
+                for key in dict.fromkeys(voice_key(config, v, aliases) for v in wanted):
                     if key != self._default_key:
                         self._begin(key)
         for s in old.values():
@@ -245,8 +272,8 @@ class Voices:
                 if self._stopped:
                     return
                 load = self._queue.popleft()
-                config = self._config
-            if load.key not in {voice_key(config, v) for v in self._needed()}:
+                config, aliases = self._config, self._aliases
+            if load.key not in {voice_key(config, v, aliases) for v in self._needed()}:
                 self._finish(load, None, None, 0.0)  # nobody waits for it any more
                 continue
             _LOG.info("loading voice %s", load.key)
@@ -315,8 +342,8 @@ class Voices:
         with self._lock:
             if len(self._synths) <= self._max_loaded:
                 return
-            config = self._config
-        keep = {voice_key(config, v) for v in self._needed()}
+            config, aliases = self._config, self._aliases
+        keep = {voice_key(config, v, aliases) for v in self._needed()}
         evicted: list[Synthesizer] = []
         with self._lock:
             keep |= {self._default_key, self._in_use, fresh}

@@ -140,6 +140,19 @@ def test_a_voice_that_fails_to_load_fails_only_its_requests(daemon, voices_dir):
         assert events[1]["voice"] == BROKEN
 
 
+def test_the_default_voice_by_its_file_name_is_not_loaded_twice(daemon):
+    name = default_voice_path().name.removesuffix(".onnx")  # as LIST SYNTHESIS_VOICES shows it
+    with RawConnection.connect(daemon.socket_path) as conn:
+        before = status(conn)["loaded_voices"]
+        conn.send({"cmd": "speak", "text": "Same voice.", "id": "same", "voice": name})
+        events = conn.expect_types("same", ["queued", "started", "first_audio", "done"], TIMEOUT_S)
+        assert events[1]["voice"] == name
+        now = status(conn)
+        # the default voice was used (it moved to the LRU end); nothing else was loaded
+        assert sorted(now["loaded_voices"]) == sorted(before) and now["loading_voices"] == []
+        assert name not in now["loaded_voices"]
+
+
 def test_shutdown_does_not_wait_for_a_load(daemon):
     """Last in this module: it stops the daemon."""
     with RawConnection.connect(daemon.socket_path) as conn:

@@ -10,6 +10,7 @@ import pytest
 
 from autovoice.config import AppConfig, config_from_dict
 from autovoice.daemon.voices import Voices
+from autovoice.engines.voice import default_voice_path
 from autovoice.errors import VoiceError
 
 pytestmark = pytest.mark.timeout(60)
@@ -199,3 +200,19 @@ def test_stop_ends_waits_and_loads_nothing_more(voices, loader, needed):
     assert out == {"synth": None} and voices.loading() == []
     loader.release("a", "b")
     assert [n for n, _ in loader.calls] == ["a"]
+
+
+def test_other_names_of_the_default_voice_share_its_synthesizer(voices, loader, needed):
+    """SSIP clients name voices as LIST SYNTHESIS_VOICES shows them ("en_US-joe-medium"), or by
+    path, while the config says "default": no second copy may load."""
+    path = default_voice_path()
+    names = [path.name.removesuffix(".onnx"), str(path), str(path.resolve())]
+    needed.extend(names)
+    for name in names:
+        voices.want(name, 0.0)
+        assert voices.loading() == []
+        assert voices.get(name, 0.0, never).name == "default"
+    assert loader.calls == [] and voices.loaded() == ["default"]
+    needed.append("a")
+    voices.want("a", 0.0)  # any other name still loads
+    loader.wait_started("a")
