@@ -1,9 +1,9 @@
 """The daemon: an asyncio Unix-socket server in front of the scheduler and the player thread.
 
-Each connection has its own reader (lines are parsed and answered one by one) and its own
-writer task fed by a bounded outbox, so a slow or dead client never blocks anyone else: when a
-client stops reading and its outbox fills, that client alone is disconnected. Events from the
-player and audio threads reach the loop through `call_soon_threadsafe`.
+This module is the daemon's lifecycle (start-up, signals, SIGHUP reload, shutdown), its accepting
+of connections (peer credentials checked) and the public API the request handlers and the SSIP
+listener use; reading and answering a connection's requests is `autovoice.daemon.connection`.
+Events from the player and audio threads reach the loop through `call_soon_threadsafe`.
 
 Thread: the event loop, except `Daemon.run` (main thread) and what it starts. RT-safe: no.
 """
@@ -27,41 +27,27 @@ from typing import Any
 
 from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
+from autovoice.daemon.connection import (
+    READ_SIZE,
+    Connection,
+    RequestHandler,
+    reply_error,
+    server_version,
+)
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
-from autovoice.daemon.player import Output, Player, SpeakPayload
-from autovoice.daemon.scheduler import Cancellation, Priority, Scheduler, Utterance
-from autovoice.engines import SpeakOptions, Synthesizer, list_voices
+from autovoice.daemon.player import Output, Player
+from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
+from autovoice.engines import Synthesizer, list_voices
 
 __all__ = ["Daemon", "ServeOptions", "make_output"]
 
 _LOG = logging.getLogger(__name__)
 
-READ_SIZE = 1 << 16
-"""Bytes read from a socket at a time."""
-OUTBOX_EVENTS = 4096
-"""Events waiting for a slow client at most; beyond that the client is disconnected."""
-LINE_SLACK_BYTES = 1 << 16
-"""Room in a request line beyond its text (fields, JSON escapes are counted separately)."""
 SHUTDOWN_FLUSH_S = 0.2
 """How long final events may take to reach clients at shutdown."""
 NULL_DEVICE = "null"
 """`--device null`: no sound card; audio is consumed in real time and thrown away."""
-
-
-def max_line_bytes(max_text_bytes: int) -> int:
-    """Longest request line accepted: the text fully \\u-escaped (6 bytes a byte) plus slack."""
-    return 6 * max_text_bytes + LINE_SLACK_BYTES
-
-
-def server_version() -> str:
-    """The installed autovoice version, or "dev"."""
-    try:
-        from importlib.metadata import version
-
-        return version("autovoice")
-    except Exception:
-        return "dev"
 
 
 def make_output(config: AppConfig, input_rate_hz: int, on_event: Callable[[Any], None]) -> Output:
@@ -101,63 +87,6 @@ class ServeOptions:
     ssip_path: Path | None = None
 
 
-class Connection:
-    """One client connection: its id, peer, outbox and writer task."""
-
-    def __init__(self, cid: int, writer: asyncio.StreamWriter, peer_pid: int) -> None:
-        self.id = cid
-        self.peer_pid = peer_pid
-        self.writer = writer
-        self.subscribed = False
-        self.closed = False
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_EVENTS)
-        self.task = asyncio.get_running_loop().create_task(self._drain())
-
-    def send(self, data: bytes) -> None:
-        """Queue one encoded event; a client too slow to take it is disconnected."""
-        if self.closed:
-            return
-        try:
-            self.outbox.put_nowait(data)
-        except asyncio.QueueFull:
-            _LOG.warning(
-                "client %d (pid %d) is not reading; disconnecting it", self.id, self.peer_pid
-            )
-            self.abort()
-
-    async def _drain(self) -> None:
-        try:
-            while True:
-                data = await self.outbox.get()
-                if data is None:
-                    break
-                self.writer.write(data)
-                await self.writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            self.abort()
-
-    async def flush_and_close(self, timeout_s: float) -> None:
-        """Send what is queued (up to `timeout_s`), then close."""
-        if not self.closed:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.outbox.put_nowait(None)
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self.task), timeout_s)
-        self.abort()
-
-    def abort(self) -> None:
-        """Close at once."""
-        if self.closed:
-            return
-        self.closed = True
-        if not self.task.done() and self.task is not asyncio.current_task():
-            self.task.cancel()
-        with contextlib.suppress(Exception):
-            self.writer.transport.abort()
-
-
 class Daemon:
     """The AutoVoice daemon: socket, scheduler, player, metrics.
 
@@ -180,6 +109,7 @@ class Daemon:
         self.metrics = Metrics()
         self.player: Player | None = None
         self._connections: dict[int, Connection] = {}
+        self._requests = RequestHandler(self)
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -328,7 +258,7 @@ class Daemon:
         conn = Connection(self.new_connection_id(), writer, pid)
         if uid != os.getuid():
             _LOG.warning("refused a connection from uid %d (pid %d): not our user", uid, pid)
-            self._reply_error(
+            reply_error(
                 conn,
                 p.RequestError(
                     p.ErrorCode.PERMISSION_DENIED,
@@ -338,161 +268,17 @@ class Daemon:
             await conn.flush_and_close(1.0)
             return
         if self._closing:
-            self._reply_error(conn, p.RequestError(p.ErrorCode.SHUTTING_DOWN, "shutting down"))
+            reply_error(conn, p.RequestError(p.ErrorCode.SHUTTING_DOWN, "shutting down"))
             await conn.flush_and_close(0.2)
             return
         self._connections[conn.id] = conn
         try:
-            await self._read_loop(conn, reader)
+            await self._requests.read_loop(conn, reader)
         finally:
             self._connections.pop(conn.id, None)
             await conn.flush_and_close(1.0)
 
-    async def _read_loop(self, conn: Connection, reader: asyncio.StreamReader) -> None:
-        buf = bytearray()
-        scanned = 0
-        discarding = False
-        while not conn.closed:
-            try:
-                data = await reader.read(READ_SIZE)
-            except (ConnectionError, OSError):
-                return
-            received_s = time.monotonic()
-            if not data:
-                if buf and not discarding:
-                    self._reply_error(
-                        conn,
-                        p.RequestError(
-                            p.ErrorCode.TRUNCATED_LINE,
-                            f"connection closed in the middle of a line ({len(buf)} bytes "
-                            "without a newline)",
-                        ),
-                    )
-                return
-            buf += data
-            while True:
-                nl = buf.find(b"\n", scanned)
-                if nl < 0:
-                    scanned = len(buf)
-                    break
-                line = bytes(buf[:nl])
-                del buf[: nl + 1]
-                scanned = 0
-                if discarding:
-                    discarding = False
-                    continue
-                self._handle_line(conn, line, received_s)
-            limit = max_line_bytes(self.config.daemon.max_text_bytes)
-            if len(buf) > limit:
-                if not discarding:
-                    self._reply_error(
-                        conn,
-                        p.RequestError(
-                            p.ErrorCode.LINE_TOO_LONG,
-                            f"a request line may be at most {limit} bytes; skipping to the next "
-                            "newline",
-                        ),
-                    )
-                    discarding = True
-                buf.clear()
-                scanned = 0
-
-    def _handle_line(self, conn: Connection, line: bytes, received_s: float) -> None:
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            return
-        try:
-            request = p.parse_request(line, self.config.daemon.max_text_bytes)
-            self._dispatch_request(conn, request, received_s)
-        except p.RequestError as exc:
-            self.metrics.count("rejected")
-            self._reply_error(conn, exc)
-        except Exception as exc:  # a bug must not take the connection down silently
-            _LOG.exception("request failed")
-            self._reply_error(conn, p.RequestError(p.ErrorCode.INTERNAL, f"internal error: {exc}"))
-
-    def _reply_error(self, conn: Connection, exc: p.RequestError) -> None:
-        conn.send(p.encode_event(p.Error.from_exception(exc, exc.request_id).to_event()))
-
-    def _reply(self, conn: Connection, event: p.Event) -> None:
-        conn.send(p.encode_event(event.to_event()))
-
-    # -- requests ----------------------------------------------------------------------------
-
-    def _dispatch_request(self, conn: Connection, req: p.Request, received_s: float) -> None:
-        if isinstance(req, p.Speak):
-            self._speak(conn, req, received_s)
-        elif isinstance(req, p.Stop):
-            done = self.apply(self.scheduler.stop())
-            self._reply(conn, p.Ok(cmd="stop", id=req.id, utterances=done))
-        elif isinstance(req, p.Cancel):
-            client = conn.id if req.scope == "self" else None
-            done = self.apply(self.scheduler.cancel(client_id=client, uid=req.utterance))
-            if req.utterance is not None and not done:
-                raise p.RequestError(
-                    p.ErrorCode.NOT_FOUND,
-                    f"utterance {req.utterance} is not queued or speaking",
-                    req.id,
-                )
-            self._reply(conn, p.Ok(cmd="cancel", id=req.id, utterances=done))
-        elif isinstance(req, p.Pause):
-            self.scheduler.pause()
-            if self.player is not None:
-                self.player.pause()
-            self._reply(conn, p.Ok(cmd="pause", id=req.id))
-        elif isinstance(req, p.Resume):
-            self.scheduler.resume()
-            if self.player is not None:
-                self.player.resume()
-            self._reply(conn, p.Ok(cmd="resume", id=req.id))
-        elif isinstance(req, p.Status):
-            self._reply(conn, p.StatusReply(id=req.id, status=self.status()))
-        elif isinstance(req, p.Voices):
-            self._reply(conn, p.VoicesReply(id=req.id, voices=self.voices()))
-        elif isinstance(req, p.Config):
-            self._reply(
-                conn,
-                p.ConfigReply(id=req.id, config=self.config.to_dict(), source=self.config.source),
-            )
-        elif isinstance(req, p.Subscribe):
-            conn.subscribed = True
-            self._reply(conn, p.Ok(cmd="subscribe", id=req.id))
-        elif isinstance(req, p.Ping):
-            self._reply(conn, p.Pong(id=req.id, server=f"autovoice {server_version()}"))
-
-    def _speak(self, conn: Connection, req: p.Speak, received_s: float) -> None:
-        if self._closing:
-            raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, "the daemon is shutting down", req.id)
-        gain = None
-        if req.volume is not None:
-            gain = min(4.0, self.config.synthesis.gain * req.volume)
-        options = SpeakOptions(rate=req.rate, gain=gain, speaker=req.speaker)
-        priority = Priority(req.priority or p.DEFAULT_PRIORITY)
-        utt = Utterance(
-            uid=self.scheduler.new_uid(),
-            text=req.text,
-            priority=priority,
-            client_id=conn.id,
-            request_id=req.id,
-            payload=SpeakPayload(req.voice, options),
-            received_s=received_s,
-        )
-        try:
-            decision = self.submit(utt)
-        except OverflowError as exc:
-            raise p.RequestError(p.ErrorCode.QUEUE_FULL, str(exc), req.id) from None
-        except RuntimeError as exc:
-            raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, str(exc), req.id) from None
-        self.dispatch(
-            utt,
-            p.Queued(
-                utterance=utt.uid,
-                id=req.id,
-                priority=priority.value,
-                position=decision.position,
-            ),
-        )
-        self.apply(decision)
+    # -- API of the request handler and the SSIP listener -----------------------------------
 
     @property
     def closing(self) -> bool:
