@@ -24,7 +24,17 @@ import numpy as np
 from autovoice.daemon.scheduler import Utterance
 from autovoice.engines import AudioChunk, SpeakOptions, Synthesizer
 
-__all__ = ["CACHE_WRITE_S", "Continued", "Job", "Piece", "Playing", "clause_start"]
+__all__ = [
+    "CACHE_WRITE_S",
+    "Anchor",
+    "Continued",
+    "Job",
+    "MarkSamples",
+    "Piece",
+    "Playing",
+    "clause_start",
+    "first_loud",
+]
 
 CACHE_WRITE_S = 0.05
 """Cached audio is written in slices this long, so a cancel lands between them."""
@@ -38,6 +48,59 @@ class Continued:
     utterance: int
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """Internal event, never sent on the native socket: where an utterance's audio is, to time
+    its index marks (docs/SSIP.md, "Index marks"). Sent when a segment's first sound reached
+    the device (just before `first_audio` or `Continued`).
+
+    Attributes:
+        utterance: The utterance.
+        at_s: `time.monotonic()` when utterance sample `sample` reached the device.
+        sample: The segment's first sound, as an utterance sample (voice rate, as
+            `AudioChunk.start_sample`).
+        rate_hz: Utterance samples played per second (the voice's rate times the pitch factor).
+        words: The engine reports where words start (`MarkSamples` will come for its marks).
+    """
+
+    utterance: int
+    at_s: float
+    sample: int
+    rate_hz: float
+    words: bool
+
+
+@dataclass(frozen=True)
+class MarkSamples:
+    """Internal event, never sent on the native socket: the utterance samples where index
+    marks `first`, `first + 1`, ... are heard (the start of the word each precedes), sent as
+    soon as the engine has made those words.
+
+    Attributes:
+        utterance: The utterance.
+        first: Index of the first of them among the utterance's marks (`SpeakPayload.marks`).
+        samples: Their samples, as `Anchor.sample`.
+    """
+
+    utterance: int
+    first: int
+    samples: tuple[int, ...]
+
+
+SILENCE_THRESHOLD = 1.0 / 32768.0
+"""A sample above this magnitude is sound (the output's own threshold for `first_audio`)."""
+
+
+def first_loud(piece: Piece) -> int | None:
+    """The utterance sample of the piece's first sound, or None when it is silent.
+
+    >>> first_loud(Piece(0, np.array([0.0, 1e-6, 0.5], dtype=np.float32), start=100))
+    102
+    """
+    loud = np.flatnonzero(np.abs(piece.samples) > SILENCE_THRESHOLD)
+    return piece.start + int(loud[0]) if len(loud) else None
+
+
 @dataclass
 class Piece:
     """Audio at the voice's rate, written (or to be written) in one go.
@@ -46,11 +109,13 @@ class Piece:
         key: Its clause (`AudioChunk.clause_index`), or its slice number for cached audio.
         samples: The audio.
         pos: Output position where it was written (None: not written).
+        start: Its first sample's offset within the utterance (`AudioChunk.start_sample`).
     """
 
     key: int
     samples: np.ndarray
     pos: int | None = None
+    start: int = 0
 
 
 def clause_start(pieces: list[Piece], pos: int) -> int:
@@ -93,6 +158,9 @@ class Job:
         stale: A reload replaced its voice while it was held (see `restart`).
         skip_below: Clauses of a restarted source that are skipped (they were played).
         next_clause: Where a restarted source continues when nothing waits in `replay`.
+        mark_words: For each index mark, the index of the word it precedes.
+        word_starts: Utterance sample of each word made so far (`AudioChunk.word_starts`).
+        marks_known: Marks whose sample was reported (`new_marks`).
     """
 
     synth: Synthesizer
@@ -112,6 +180,21 @@ class Job:
     stale: bool = False
     skip_below: int = 0
     next_clause: int = 0
+    mark_words: tuple[int, ...] = ()
+    word_starts: list[int] = field(default_factory=list)
+    marks_known: int = 0
+
+    def new_marks(self, utterance: int) -> MarkSamples | None:
+        """The samples of the marks whose words were made since the last call (None: none)."""
+        first = self.marks_known
+        while self.marks_known < len(self.mark_words) and self.mark_words[self.marks_known] < len(
+            self.word_starts
+        ):
+            self.marks_known += 1
+        if self.marks_known == first:
+            return None
+        words = self.mark_words[first : self.marks_known]
+        return MarkSamples(utterance, first, tuple(self.word_starts[w] for w in words))
 
     def next_piece(self) -> Piece | None:
         """The next audio to write: what a pause took off first, then the source's next
@@ -128,7 +211,7 @@ class Job:
             if start >= len(self.cached):
                 return None
             self.next_slice += 1
-            return Piece(self.next_slice - 1, self.cached[start : start + step])
+            return Piece(self.next_slice - 1, self.cached[start : start + step], start=start)
         while self.chunks is not None:
             chunk = next(self.chunks, None)
             if chunk is None:
@@ -137,11 +220,12 @@ class Job:
             self.compute_s += chunk.compute_s
             self.audio_s += chunk.duration_s
             self.next_clause = chunk.clause_index + (1 if chunk.last_in_clause else 0)
+            self.word_starts.extend(chunk.word_starts)
             if chunk.clause_index < self.skip_below:
                 continue
             if self.pieces is not None:
                 self.pieces.append(chunk.samples)
-            return Piece(chunk.clause_index, chunk.samples)
+            return Piece(chunk.clause_index, chunk.samples, start=chunk.start_sample)
         return None
 
     def prune(self, read_pos: int) -> None:
@@ -162,6 +246,7 @@ class Job:
         self.skip_below = self.replay[0].key if self.replay else self.next_clause
         self.replay.clear()
         self.synth, self.stale, self.pieces = synth, False, None
+        self.word_starts, self.marks_known = [], 0  # the new voice's words: reported again
         self.chunks = synth.speak(text, self.options)
 
 
@@ -179,6 +264,12 @@ class Playing:
         aborted: The output dropped some of it.
         continued_sent: `Continued` was emitted for it.
         stop_pos: Output read position when a pause took it off.
+        rate_hz: Utterance samples played per second (`Anchor.rate_hz`).
+        loud_sample: Utterance sample of its first sound, once written (`Anchor.sample`).
+        heard_s: When its first sound reached the device.
+        words: The engine reports where words start (`Anchor.words`).
+        anchored: Its `Anchor` was emitted.
+        lock: Guards the five above (the player thread and the audio event thread).
     """
 
     utt: Utterance
@@ -189,3 +280,17 @@ class Playing:
     aborted: bool = False
     continued_sent: bool = False
     stop_pos: int | None = None
+    rate_hz: float = 0.0
+    loud_sample: int | None = None
+    heard_s: float | None = None
+    words: bool = False
+    anchored: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def anchor(self) -> Anchor | None:
+        """The segment's `Anchor` once both its first sound's sample and time are known, once
+        (caller holds `lock`)."""
+        if self.anchored or self.loud_sample is None or self.heard_s is None:
+            return None
+        self.anchored = True
+        return Anchor(self.utt.uid, self.heard_s, self.loud_sample, self.rate_hz, self.words)

@@ -42,7 +42,7 @@ from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
 from autovoice.daemon.cache import PhraseCache
 from autovoice.daemon.metrics import Metrics
-from autovoice.daemon.playback import Continued, Job, Playing
+from autovoice.daemon.playback import Continued, Job, Piece, Playing, first_loud
 from autovoice.daemon.reporting import Emit, Reporter, status_info
 from autovoice.daemon.scheduler import Scheduler, Utterance
 from autovoice.daemon.voices import Voices
@@ -84,11 +84,15 @@ class SpeakPayload:
         pitch: Pitch factor (2.0 = an octave up). Piper voices have no pitch input, so the
             audio is made `pitch` times longer and played `pitch` times faster (resampling):
             the pitch moves, the duration stays.
+        marks: Character offsets in the text of index marks: the player reports where they
+            are heard (`playback.Anchor`, `playback.MarkSamples`) when the engine knows its
+            word durations.
     """
 
     voice: str | None = None
     options: SpeakOptions = field(default_factory=SpeakOptions)
     pitch: float = 1.0
+    marks: tuple[int, ...] = ()
 
 
 OutputFactory = Callable[[AppConfig, int, Callable[[Any], None]], Output]
@@ -276,6 +280,8 @@ class Player:
         cached = self.cache.get(key) if cacheable else None
         self._report.started(utt, synth.voice.name, cached is not None)
         job = Job(synth, options, pitch, key, cached)
+        if payload.marks and cached is None:
+            job.mark_words = tuple(synth.frontend.words_before(utt.text, payload.marks))
         if cached is not None:
             job.audio_s = len(cached) / synth.sample_rate
         else:
@@ -305,6 +311,8 @@ class Player:
         """Play `job` from where it is: to its end, until cancelled, or until a pause of its
         client takes it off the output (then it is parked with the scheduler)."""
         playing = Playing(utt, next(self._segment_ids), job.first, resumed=job.segments > 0)
+        if job.mark_words:
+            playing.rate_hz = job.synth.sample_rate * job.pitch
         with self._lock:
             if not utt.cancel_event.is_set() and not utt.hold_event.is_set():
                 self._current = playing
@@ -331,6 +339,8 @@ class Player:
                 if self._halted(utt):
                     job.replay.appendleft(piece)
                     break
+                if job.mark_words:
+                    self._time_marks(utt, job, playing, piece)
                 piece.pos = self._positions()[0]
                 job.written.append(piece)
                 self._write(resampler, piece.samples, utt)
@@ -367,6 +377,15 @@ class Player:
         if job.pieces:
             self.cache.put(job.key, np.concatenate(job.pieces))
         self._report.done(utt, job)
+
+    def _time_marks(self, utt: Utterance, job: Job, playing: Playing, piece: Piece) -> None:
+        """Before `piece` is written: report the samples of marks whose words were just made,
+        and the segment's first sound if it is in `piece`."""
+        self._report.marks(utt, job)
+        if playing.loud_sample is None:
+            loud = first_loud(piece)
+            if loud is not None:
+                self._report.sound(playing, loud, bool(job.word_starts))
 
     def _positions(self) -> tuple[int, int]:
         """(write, read) positions of the output, in its own frames (comparable, not mixable

@@ -1,6 +1,7 @@
 """What the player reports: an utterance's events (started, first audio or continued, done,
 cancelled, error) with the metrics that go with them, and its engine and output facts for
-`status`.
+`status`. For an utterance with index marks, also the internal `Anchor` and `MarkSamples` that
+time them (the SSIP listener's).
 
 A final event (done, cancelled, error) is sent only by whoever claims `Utterance.settle()`, so an
 utterance gets exactly one, whichever thread ends it.
@@ -67,6 +68,12 @@ class Reporter:
         Thread: the audio event thread.
         """
         utt = playing.utt
+        with playing.lock:
+            if playing.heard_s is None:
+                playing.heard_s = event.monotonic_s
+            anchor = playing.anchor()
+        if anchor is not None:
+            self._emit(utt, anchor)
         if playing.first.is_set():
             if playing.resumed and not playing.continued_sent:
                 playing.continued_sent = True
@@ -87,6 +94,28 @@ class Reporter:
                     heard_ms=round(latency_ms + out_ms, 2),
                 ),
             )
+
+    def sound(self, playing: Playing, loud_sample: int, words: bool) -> None:
+        """The first sound of `playing`'s segment, utterance sample `loud_sample`, is about to be
+        written; `words`: the engine reports where words start. Emits the segment's `Anchor`
+        if its first audio was already heard (else `first_audio` does).
+
+        Thread: the player thread.
+        """
+        with playing.lock:
+            playing.loud_sample, playing.words = loud_sample, words
+            anchor = playing.anchor()
+        if anchor is not None:
+            self._emit(playing.utt, anchor)
+
+    def marks(self, utt: Utterance, job: Job) -> None:
+        """Emit `MarkSamples` for the marks whose words the engine has made since the last call.
+
+        Thread: the player thread.
+        """
+        found = job.new_marks(utt.uid)
+        if found is not None:
+            self._emit(utt, found)
 
     def done(self, utt: Utterance, job: Job) -> None:
         """`utt` played to its end: if it settles here, report `done` with `job`'s audio and

@@ -46,6 +46,9 @@ class AudioChunk:
         last_in_clause: True for the final chunk of its clause.
         compute_s: Seconds of inference spent making this chunk.
         made_at_s: `time.monotonic()` when the chunk was ready.
+        word_starts: On the first chunk of a unit, the utterance sample (same count as
+            `start_sample`) where each word of the unit starts, from the engine's phoneme
+            durations; empty when the engine does not report them, and on other chunks.
     """
 
     samples: np.ndarray
@@ -55,6 +58,7 @@ class AudioChunk:
     last_in_clause: bool
     compute_s: float
     made_at_s: float
+    word_starts: tuple[int, ...] = ()
 
     @property
     def duration_s(self) -> float:

@@ -21,7 +21,14 @@ from piper.phoneme_ids import phonemes_to_ids
 
 from autovoice.engines.voice import VoiceInfo
 
-__all__ = ["Frontend", "SpeechUnit", "clean_text", "split_long_text"]
+__all__ = [
+    "Frontend",
+    "SpeechUnit",
+    "clean_text",
+    "count_words",
+    "split_long_text",
+    "word_id_starts",
+]
 
 # espeak-ng keeps one global state per process: one caller at a time, whoever the caller is.
 _ESPEAK_LOCK = threading.Lock()
@@ -33,6 +40,7 @@ MAX_BLOCK_CHARS = 4000
 _LANG_SWITCH = re.compile(r"\([^)]+\)")
 _SENTENCE_END = re.compile(r"[.!?。！？]\s+|\n\s*\n")
 _CLAUSE_TERMINATORS = (",", ":", ";")
+_CLAUSE_END = re.compile(r"[,:;.!?。！？]\s+|\n\s*\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
@@ -57,6 +65,47 @@ def clean_text(text: str) -> str:
     """Replace control characters (other than tab/newline) and lone surrogates with spaces."""
     text = _CONTROL.sub(" ", text)
     return text.encode("utf-8", "replace").decode("utf-8").replace("\ufffd", " ")
+
+
+def count_words(phonemes: list[str] | tuple[str, ...]) -> int:
+    """Words of a phoneme sequence: runs of symbols between the `" "` symbols.
+
+    >>> count_words(list(" həlˈoʊ, wˈɜːld. "))
+    2
+    """
+    words, inside = 0, False
+    for symbol in phonemes:
+        if symbol == " ":
+            inside = False
+        elif not inside:
+            words, inside = words + 1, True
+    return words
+
+
+def word_id_starts(
+    phonemes: list[str] | tuple[str, ...], id_map: dict[str, list[int]]
+) -> list[int]:
+    """Index in `phonemes_to_ids(phonemes, id_map)` of each word's first phoneme id.
+
+    Piper's ids are BOS, pad, then each phoneme's ids followed by a pad, then EOS; phonemes
+    missing from the map have no ids.
+
+    >>> word_id_starts(["a", "b", " ", "c"], {"^": [1], "_": [0], "$": [2], "a": [5],
+    ...                                        "b": [6], " ": [3], "c": [7]})
+    [2, 8]
+    """
+    starts: list[int] = []
+    index = len(id_map["^"]) + len(id_map["_"])
+    inside = False
+    for symbol in phonemes:
+        if symbol == " ":
+            inside = False
+        elif not inside:
+            starts.append(index)
+            inside = True
+        if symbol in id_map:
+            index += len(id_map[symbol]) + len(id_map["_"])
+    return starts
 
 
 def split_long_text(text: str, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[str]:
@@ -128,6 +177,37 @@ class Frontend:
             phonemes_to_ids(self._merge([p for c in clauses for p in c]), self.voice.phoneme_id_map)
             for clauses in self.sentences(text)
         ]
+
+    def words_before(self, text: str, offsets: list[int] | tuple[int, ...]) -> list[int]:
+        """For each character offset into `text` (ascending), how many of the words that `units`
+        makes of `text` come before it: the index of the word an index mark there precedes.
+
+        Counted by phonemizing the text before the offset, from the last clause or sentence end
+        on (word counts add up over clauses), so numbers and abbreviations that espeak-ng speaks as
+        several words count as it speaks them. An offset inside a word counts that word as
+        after it. espeak-ng joins some short words ("of the" -> one word) unless a mark is
+        between them; then the mark's word is the one after the joined pair.
+        """
+        result: list[int] = []
+        base, base_words = 0, 0
+        for offset in offsets:
+            offset = min(max(offset, base), len(text))
+            for match in _CLAUSE_END.finditer(text, base, offset):
+                end = match.end()
+                base_words += self._count(text[base:end])
+                base = end
+            words = base_words + self._count(text[base:offset])
+            inside = 0 < offset < len(text) and not text[offset - 1].isspace()
+            if inside and not text[offset].isspace() and words > 0:
+                words -= 1  # inside a word: the mark precedes that word
+            result.append(words)
+        return result
+
+    def _count(self, text: str) -> int:
+        return sum(
+            count_words(self._merge([p for c in clauses for p in c]))
+            for clauses in self.sentences(text)
+        )
 
     def _merge(self, phonemes: list[str]) -> list[str]:
         if not self._clusters:

@@ -29,11 +29,18 @@ class LazyLatent:
         z_prior: z_p, float32 [channels, frames].
         flow: Maps a window of z_p [channels, n] to z [channels, n].
         halo_frames: Context on each side that makes a window equal the whole flow.
+        durations: Latent frames of each phoneme id (their sum is the frames of z), or None
+            when the engine does not know them.
     """
 
     def __init__(
-        self, z_prior: np.ndarray, flow: Callable[[np.ndarray], np.ndarray], halo_frames: int
+        self,
+        z_prior: np.ndarray,
+        flow: Callable[[np.ndarray], np.ndarray],
+        halo_frames: int,
+        durations: np.ndarray | None = None,
     ) -> None:
+        self.durations = durations
         self._prior = z_prior
         self._flow = flow
         self._halo = halo_frames

@@ -129,11 +129,16 @@ class OnnxBackend:
         return np.ascontiguousarray(z[0], dtype=np.float32)
 
     def encode_lazy(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray | LazyLatent:
-        """Like `encode`, but the flow runs window by window as the decoder asks for frames."""
+        """Like `encode`, but the flow runs window by window as the decoder asks for frames.
+
+        A `LazyLatent` also carries `durations`, the latent frames of each phoneme id (the
+        graph's `Ceil` node), when the prior exposes them (None otherwise).
+        """
         if self.prior is None:
             return self.encode(phoneme_ids, scales)  # the flow is not separable: run it whole
         feeds = _encoder_feeds(phoneme_ids, scales)
-        z_prior, mask = self.prior.run(None, _only(feeds, self.prior))
+        z_prior, mask, *rest = self.prior.run(None, _only(feeds, self.prior))
+        durations = np.asarray(rest[0]).reshape(-1).astype(np.int64) if rest else None
         mask_name = self.flow_inputs[1]
 
         def flow(window: np.ndarray) -> np.ndarray:
@@ -145,7 +150,9 @@ class OnnxBackend:
                 flow_feeds["sid"] = feeds["sid"]
             return self.flow.run(None, flow_feeds)[0][0]
 
-        return LazyLatent(np.ascontiguousarray(z_prior[0]), flow, self.flow_halo_frames)
+        return LazyLatent(
+            np.ascontiguousarray(z_prior[0]), flow, self.flow_halo_frames, durations=durations
+        )
 
     def decode(self, z: np.ndarray, speaker_id: int | None = None) -> np.ndarray:
         """z window [z_channels, frames] -> float32 PCM [frames * hop_samples]."""
@@ -179,7 +186,10 @@ def _only(feeds: dict[str, np.ndarray], session: Any) -> dict[str, np.ndarray]:
 
 
 def split_prior_and_flow(encoder_model: Any, z_name: str) -> tuple[Any, Any] | None:
-    """Split the encoder into prior (ids -> z_p, mask) and flow ((z_p, mask) -> z).
+    """Split the encoder into prior (ids -> z_p, mask[, durations]) and flow ((z_p, mask) -> z).
+
+    The prior's third output, when the graph has it, is the frames per phoneme id: the output
+    of the one `Ceil` node outside the flow (VITS's `w_ceil`, shape [1, 1, ids]).
 
     The flow's inputs are found from the graph: the mask is the other operand of the node that
     makes z (z * mask), z_p the flow's one other input computed from the graph inputs by a node
@@ -216,12 +226,19 @@ def split_prior_and_flow(encoder_model: Any, z_name: str) -> tuple[Any, Any] | N
     extra = ["sid"] if "sid" in {i.name for i in graph.input} else []
     try:
         extractor = Extractor(encoder_model)
-        prior = extractor.extract_model([i.name for i in graph.input], [priors[0], mask])
+        outputs = [priors[0], mask, *_durations_output(graph)]
+        prior = extractor.extract_model([i.name for i in graph.input], outputs)
         flow = extractor.extract_model([priors[0], mask, *extra], [z_name])
     except Exception:  # an unexpected graph layout: run the flow whole
         _LOG.info("onnx engine: flow not separable; it runs over whole units")
         return None
     return prior, flow
+
+
+def _durations_output(graph: Any) -> list[str]:
+    """[the `Ceil` output that holds the frames per phoneme id], or [] when there is not one."""
+    ceils = [n for n in graph.node if n.op_type == "Ceil" and not n.name.startswith("/flow/")]
+    return [ceils[0].output[0]] if len(ceils) == 1 else []
 
 
 def flow_reach_frames(flow_model: Any) -> int:

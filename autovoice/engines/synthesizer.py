@@ -12,6 +12,7 @@ Thread: one inference thread uses a Synthesizer at a time. RT-safe: no.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -23,7 +24,7 @@ import numpy as np
 
 from autovoice.config import AppConfig
 from autovoice.engines.base import AudioChunk, Backend, Scales
-from autovoice.engines.frontend import Frontend, SpeechUnit
+from autovoice.engines.frontend import Frontend, SpeechUnit, word_id_starts
 from autovoice.engines.gpu_plan import decode_one, stream_plan
 from autovoice.engines.latent import LazyLatent
 from autovoice.engines.manager import load_backend
@@ -146,6 +147,9 @@ class Synthesizer:
     def speak(self, text: str, options: SpeakOptions | None = None) -> Iterator[AudioChunk]:
         """Yield audio chunks of `text` as they are made (stop iterating to abandon).
 
+        The first chunk of each unit carries `word_starts` when the engine knows its phoneme
+        durations (the onnx engine does).
+
         Raises:
             VoiceError: unknown speaker (before any audio).
             EngineError: inference failed.
@@ -154,6 +158,7 @@ class Synthesizer:
         position = 0
         for index, unit in enumerate(self.frontend.units(text)):
             z: np.ndarray | None = None
+            words: tuple[int, ...] = ()
             done = 0  # chunks of this unit already yielded
             while True:
                 backend = self.backend
@@ -162,6 +167,7 @@ class Synthesizer:
                     if z is None:
                         encode = getattr(backend, "encode_lazy", backend.encode)
                         z = encode(list(unit.ids), scales)
+                        words = self._word_starts(unit, z, backend.hop_samples, position)
                     plans = self._plans(backend, z.shape[1], first_unit=index == 0)
                     if done >= len(plans):
                         break
@@ -174,7 +180,10 @@ class Synthesizer:
                     continue
                 last = done == len(plans) - 1
                 done += 1
-                yield self._chunk(audio, position, index, last, started, gain)
+                chunk = self._chunk(audio, position, index, last, started, gain)
+                if done == 1 and words:
+                    chunk = dataclasses.replace(chunk, word_starts=words)
+                yield chunk
                 position += len(audio)
 
     def synthesize_whole(self, text: str, options: SpeakOptions | None = None) -> np.ndarray:
@@ -198,6 +207,18 @@ class Synthesizer:
                 raise
             except Exception as exc:  # any engine fault: fall back and redo the unit
                 self._fall_back(backend, exc)
+
+    def _word_starts(
+        self, unit: SpeechUnit, z: Any, hop_samples: int, position: int
+    ) -> tuple[int, ...]:
+        """Utterance sample where each word of `unit` starts (its audio begins at `position`),
+        from the frames per phoneme id the engine reports; () when it reports none."""
+        durations = getattr(z, "durations", None)
+        if durations is None or len(durations) != len(unit.ids):
+            return ()
+        frames = np.concatenate(([0], np.cumsum(durations)))
+        starts = word_id_starts(unit.phonemes, self.voice.phoneme_id_map)
+        return tuple(position + int(frames[i]) * hop_samples for i in starts)
 
     def _plans(self, backend: Backend, total_frames: int, first_unit: bool = True) -> list:
         """Chunk plan of a unit; GPU engines get their fixed decoder windows.

@@ -21,7 +21,7 @@ from autovoice.daemon.paths import (
     default_socket_path,
     prepare_socket_path,
 )
-from autovoice.daemon.playback import Job
+from autovoice.daemon.playback import Anchor, Job, MarkSamples, Playing, first_loud
 from autovoice.engines import AudioChunk, SpeakOptions
 
 
@@ -164,3 +164,37 @@ def test_socket_lock_is_exclusive(tmp_path):
     again = SocketLock(tmp_path / "s.sock")
     again.acquire()
     again.release()
+
+
+def test_a_job_reports_mark_samples_as_their_words_are_made():
+    # Two units: words at 5, 15 (unit 0) and 30 (unit 1); marks before words 0, 1, 2 and 3.
+    chunks = iter(
+        [
+            AudioChunk(np.zeros(10, np.float32), 1000, 0, 0, False, 0.0, 0.0, (5, 15)),
+            AudioChunk(np.zeros(10, np.float32), 1000, 10, 0, True, 0.0, 0.0),
+            AudioChunk(np.full(10, 0.5, np.float32), 1000, 20, 1, True, 0.0, 0.0, (30,)),
+        ]
+    )
+    job = Job(synth=None, options=SpeakOptions(), pitch=1.0, key=(), chunks=chunks)  # type: ignore[arg-type]
+    job.mark_words = (0, 1, 2, 3)
+    assert job.new_marks(7) is None
+    first = job.next_piece()
+    assert first is not None and first.start == 0 and first_loud(first) is None
+    assert job.new_marks(7) == MarkSamples(7, 0, (5, 15))
+    assert job.new_marks(7) is None
+    job.next_piece()
+    third = job.next_piece()
+    assert third is not None and first_loud(third) == 20
+    assert job.new_marks(7) == MarkSamples(7, 2, (30,))  # word 3 is never made: no sample
+    assert job.next_piece() is None and job.new_marks(7) is None
+
+
+def test_a_segment_anchor_needs_its_sound_and_its_time():
+    playing = Playing(None, 1, threading.Event(), rate_hz=22050.0)  # type: ignore[arg-type]
+    playing.utt = type("U", (), {"uid": 4})()  # type: ignore[assignment]
+    assert playing.anchor() is None
+    playing.loud_sample, playing.words = 12, True
+    assert playing.anchor() is None
+    playing.heard_s = 3.5
+    assert playing.anchor() == Anchor(4, 3.5, 12, 22050.0, True)
+    assert playing.anchor() is None  # once

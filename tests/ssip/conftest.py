@@ -109,28 +109,31 @@ def ssip_daemon(pulse_server, tmp_path_factory) -> SsipDaemon:
     """One daemon per module on a paced virtual device, listening for SSIP."""
     if shutil.which("spd-say") is None:
         pytest.skip("spd-say not installed (apt-get install speech-dispatcher)")
+    config = {"engine": "onnx", "daemon": {"max_text_bytes": MAX_TEXT_BYTES}}
+    daemon = start_ssip_daemon(tmp_path_factory.mktemp("ssip"), pulse_server, config)
+    yield daemon
+    code = daemon.proc.stop()
+    assert code == 0, daemon.proc.log
+    assert not daemon.ssip_path.exists(), "the SSIP socket was left behind"
+
+
+def start_ssip_daemon(d: Path, pulse_server, config: dict) -> SsipDaemon:
+    """Start a daemon with `config` and `--ssip` on a virtual device, in directory `d`."""
     import yaml
 
-    d = tmp_path_factory.mktemp("ssip")
     (d / "audio").mkdir()
     audio = make_alsa_env(d / "audio", "pulse", pulse_server.vars)
-    config = d / "config.yaml"
-    config.write_text(
-        yaml.safe_dump({"engine": "onnx", "daemon": {"max_text_bytes": MAX_TEXT_BYTES}})
-    )
+    config_path = d / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
     ssip_path = d / "speech-dispatcher" / "speechd.sock"
     proc = DaemonProcess(
         d / "autovoice.sock",
-        ["--config", str(config), "--ssip", str(ssip_path)],
+        ["--config", str(config_path), "--ssip", str(ssip_path)],
         env=audio.env,
         cwd=REPO_ROOT,
     )
     proc.start(timeout_s=180)
-    daemon = SsipDaemon(proc, audio, ssip_path)
-    yield daemon
-    code = proc.stop()
-    assert code == 0, proc.log
-    assert not ssip_path.exists(), "the SSIP socket was left behind"
+    return SsipDaemon(proc, audio, ssip_path)
 
 
 def env_without(*names: str) -> dict[str, str]:

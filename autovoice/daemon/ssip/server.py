@@ -5,11 +5,9 @@ audio device as the native protocol); their events come back through the utteran
 (`SsipPayload.listener`) and are translated into SSIP's 7xx events for the client that sent the
 message, if it switched that event type on.
 
-Index marks: the player reports when an utterance's first sample reaches the device and when
-its last one has played, not the position of each word, so a mark's time is estimated from its
-character offset and the measured speaking speed (seconds per character, learned from finished
-messages). Marks always arrive in order, after `701 BEGIN` and before `702 END`; marks not yet
-reached when a message is cancelled are not sent.
+Index marks are timed by `autovoice.daemon.ssip.marks` (at their word's audio when the engine
+reports word starts, else estimated). Marks always arrive in order, after `701 BEGIN` and before
+`702 END`; marks not yet reached when a message is cancelled are not sent.
 
 Thread: the event loop. RT-safe: no.
 """
@@ -30,11 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from autovoice.daemon import protocol as p
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
+from autovoice.daemon.playback import Anchor, MarkSamples
 from autovoice.daemon.player import Continued, SpeakPayload
 from autovoice.daemon.scheduler import Utterance
 from autovoice.daemon.ssip import replies as r
 from autovoice.daemon.ssip.codec import DataBlock, LineSplitter, Overflow
 from autovoice.daemon.ssip.commands import Commands, Target, VoiceEntry, pick_voice
+from autovoice.daemon.ssip.marks import MarkTimer, Track
 from autovoice.daemon.ssip.session import Session, pitch_factor, rate_multiplier, volume_factor
 from autovoice.daemon.ssip.ssml import Message
 from autovoice.engines import SpeakOptions, list_voices
@@ -48,10 +48,6 @@ _LOG = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 16
 """Bytes read from a socket at a time."""
-SECONDS_PER_CHAR = 0.06
-"""Initial estimate of speech duration per character at rate 1 (refined as messages finish)."""
-CALIBRATION_MIN_CHARS = 20
-"""Messages shorter than this do not refine the estimate."""
 VOICES_TTL_S = 5.0
 """How long the voice list is reused before it is read again."""
 NO_DEFAULT_LANGUAGES = ("c", "posix", "")
@@ -70,22 +66,6 @@ class SsipPayload(SpeakPayload):
     listener: Callable[[Utterance, Any], None] | None = field(default=None, compare=False)
 
 
-@dataclass
-class _Track:
-    """Event state of one SSIP message."""
-
-    session: Session
-    marks: list[tuple[int, str]]
-    length: int
-    rate: float
-    begun: bool = False
-    paused_sent: bool = False
-    next_mark: int = 0
-    due_s: float | None = None
-    remaining_s: float | None = None
-    handle: asyncio.TimerHandle | None = None
-
-
 class SsipServer:
     """SSIP on a Unix socket, feeding `daemon`'s scheduler and player.
 
@@ -101,8 +81,8 @@ class SsipServer:
         self._lock: SocketLock | None = None
         self._sessions: dict[int, Session] = {}
         self._conns: dict[int, Connection] = {}
-        self._tracks: dict[int, _Track] = {}
-        self._seconds_per_char = SECONDS_PER_CHAR
+        self._tracks: dict[int, Track] = {}
+        self._marks = MarkTimer(self._tracks.get, self._send_mark)
         self._voices: tuple[float, list[VoiceEntry]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -114,7 +94,7 @@ class SsipServer:
         Raises:
             SocketInUse: a Speech Dispatcher or another daemon serves `path`.
         """
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._marks.loop = asyncio.get_running_loop()
         if not path.parent.exists():
             path.parent.mkdir(mode=0o700, parents=True)
         lock = SocketLock(path)
@@ -141,8 +121,7 @@ class SsipServer:
             self._server.close()
             self._server = None
         for track in self._tracks.values():
-            if track.handle is not None:
-                track.handle.cancel()
+            self._marks.stop(track)
         conns = list(self._conns.values())
         if conns:
             await asyncio.gather(*(c.flush_and_close(0.2) for c in conns))
@@ -260,10 +239,11 @@ class SsipServer:
                 self._voice(session),
                 options,
                 pitch=pitch_factor(session.pitch),
+                marks=tuple(offset for offset, _ in message.marks),
                 listener=self._on_event,
             ),
         )
-        self._tracks[utt.uid] = _Track(session, message.marks, len(text), rate)
+        self._tracks[utt.uid] = Track(session, message.marks, len(text), rate)
         try:
             decision = d.submit(utt)
         except BaseException:
@@ -359,7 +339,11 @@ class SsipServer:
         track = self._tracks.get(utt.uid)
         if track is None:
             return
-        if isinstance(event, p.FirstAudio):
+        if isinstance(event, Anchor):
+            self._marks.anchor(utt.uid, track, event)
+        elif isinstance(event, MarkSamples):
+            self._marks.samples(utt.uid, track, event)
+        elif isinstance(event, p.FirstAudio):
             self._begin(utt.uid, track)
             scheduler = self.daemon.scheduler
             if scheduler.paused or scheduler.client_paused(utt.client_id):
@@ -372,66 +356,23 @@ class SsipServer:
             self._begin(utt.uid, track, schedule=False)
             if track.paused_sent:  # what was left after its pause held no sound
                 self._resumed(utt.uid, track)
-            self._cancel_timer(track)
-            while track.next_mark < len(track.marks):
-                self._send_mark(utt.uid, track)
+            self._marks.finish(utt.uid, track, event.audio_s)
             self._send(track, "end", r.EVENT_END, utt.uid)
-            if track.length >= CALIBRATION_MIN_CHARS and event.audio_s:
-                measured = event.audio_s * track.rate / track.length
-                self._seconds_per_char = 0.7 * self._seconds_per_char + 0.3 * measured
         elif isinstance(event, (p.Cancelled, p.Error)):
             self._tracks.pop(utt.uid, None)
-            self._cancel_timer(track)
+            self._marks.stop(track)
             self._send(track, "cancel", r.EVENT_CANCELED, utt.uid)
 
-    def _begin(self, uid: int, track: _Track, schedule: bool = True) -> None:
+    def _begin(self, uid: int, track: Track, schedule: bool = True) -> None:
         if track.begun:
             return
         track.begun = True
         self._send(track, "begin", r.EVENT_BEGIN, uid)
         if schedule:
-            self._schedule_mark(uid, track, time.monotonic())
+            self._marks.begin(uid, track)
 
-    def _estimate_s(self, track: _Track, offset: int) -> float:
-        return offset * self._seconds_per_char / max(track.rate, 0.1)
-
-    def _schedule_mark(self, uid: int, track: _Track, started_s: float) -> None:
-        # Marks at the very start are due at once; later ones at their estimated time.
-        while track.next_mark < len(track.marks):
-            offset, _ = track.marks[track.next_mark]
-            if offset >= track.length:
-                return  # a mark at the end comes with the end
-            due = started_s + self._estimate_s(track, offset)
-            delay = due - time.monotonic()
-            if delay > 0:
-                track.due_s = due
-                assert self._loop is not None
-                track.handle = self._loop.call_later(delay, self._mark_due, uid, started_s)
-                return
-            self._send_mark(uid, track)
-
-    def _mark_due(self, uid: int, started_s: float) -> None:
-        track = self._tracks.get(uid)
-        if track is None:
-            return
-        track.handle = None
-        self._send_mark(uid, track)
-        self._schedule_mark(uid, track, started_s)
-
-    def _send_mark(self, uid: int, track: _Track) -> None:
-        _, name = track.marks[track.next_mark]
-        track.next_mark += 1
+    def _send_mark(self, uid: int, track: Track, name: str) -> None:
         self._send(track, "index_marks", r.EVENT_INDEX_MARK, uid, name)
-
-    def _cancel_timer(self, track: _Track) -> None:
-        if track.handle is not None:
-            track.handle.cancel()
-            track.handle = None
-
-    def _pause_marks(self, track: _Track) -> None:
-        if track.handle is not None and track.due_s is not None:
-            track.remaining_s = max(0.0, track.due_s - time.monotonic())
-            self._cancel_timer(track)
 
     def _pause_event(self, paused: bool) -> None:
         # The daemon-wide pause: 704/705 for the message being spoken.
@@ -451,26 +392,21 @@ class SsipServer:
         if track is not None:
             self._paused(uid, track)
 
-    def _paused(self, uid: int, track: _Track) -> None:
+    def _paused(self, uid: int, track: Track) -> None:
         """704 for a message that has begun (once until it continues); its marks wait."""
         if not track.begun or track.paused_sent:
             return
         track.paused_sent = True
-        self._pause_marks(track)
+        self._marks.pause(track)
         self._send(track, "pause", r.EVENT_PAUSED, uid)
 
-    def _resumed(self, uid: int, track: _Track) -> None:
+    def _resumed(self, uid: int, track: Track) -> None:
         """705: its audio goes on; the marks not yet sent are due again from now."""
         track.paused_sent = False
         self._send(track, "resume", r.EVENT_RESUMED, uid)
-        if track.remaining_s is not None and track.next_mark < len(track.marks):
-            # Shift the whole schedule by the time spent paused.
-            offset, _ = track.marks[track.next_mark]
-            started = time.monotonic() + track.remaining_s - self._estimate_s(track, offset)
-            track.remaining_s = None
-            self._schedule_mark(uid, track, started)
+        self._marks.resume(uid, track)
 
-    def _send(self, track: _Track, kind: str, reply: r.Reply, uid: int, mark: Any = None):
+    def _send(self, track: Track, kind: str, reply: r.Reply, uid: int, mark: Any = None):
         session = track.session
         conn = self._conns.get(session.client_id)
         if conn is not None and session.wants(kind):
