@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from autovoice.audio_io import FirstAudio, UtterancePlayed
+from autovoice.audio_io.render import SILENCE_THRESHOLD
 
 __all__ = ["NullOutput"]
 
 BLOCK_S = 0.010
 """Audio consumed per tick, in seconds."""
-SILENCE_THRESHOLD = 1.0 / 32768.0
 
 
 @dataclass

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from autovoice.audio_io.render import SILENCE_THRESHOLD
 from autovoice.daemon.scheduler import Utterance
 from autovoice.engines import AudioChunk, SpeakOptions, Synthesizer
 
@@ -85,10 +86,6 @@ class MarkSamples:
     utterance: int
     first: int
     samples: tuple[int, ...]
-
-
-SILENCE_THRESHOLD = 1.0 / 32768.0
-"""A sample above this magnitude is sound (the output's own threshold for `first_audio`)."""
 
 
 def first_loud(piece: Piece) -> int | None:

@@ -28,6 +28,7 @@ __all__ = [
     "count_words",
     "split_long_text",
     "word_id_starts",
+    "word_symbol_starts",
 ]
 
 # espeak-ng keeps one global state per process: one caller at a time, whoever the caller is.
@@ -67,19 +68,30 @@ def clean_text(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").replace("\ufffd", " ")
 
 
+def word_symbol_starts(phonemes: list[str] | tuple[str, ...]) -> list[int]:
+    """Index of each word's first symbol; words are runs of symbols between `" "` symbols.
+
+    >>> word_symbol_starts(list(" ab c"))
+    [1, 4]
+    """
+    starts: list[int] = []
+    inside = False
+    for index, symbol in enumerate(phonemes):
+        if symbol == " ":
+            inside = False
+        elif not inside:
+            starts.append(index)
+            inside = True
+    return starts
+
+
 def count_words(phonemes: list[str] | tuple[str, ...]) -> int:
-    """Words of a phoneme sequence: runs of symbols between the `" "` symbols.
+    """Words of a phoneme sequence (see `word_symbol_starts`).
 
     >>> count_words(list(" həlˈoʊ, wˈɜːld. "))
     2
     """
-    words, inside = 0, False
-    for symbol in phonemes:
-        if symbol == " ":
-            inside = False
-        elif not inside:
-            words, inside = words + 1, True
-    return words
+    return len(word_symbol_starts(phonemes))
 
 
 def word_id_starts(
@@ -94,18 +106,14 @@ def word_id_starts(
     ...                                        "b": [6], " ": [3], "c": [7]})
     [2, 8]
     """
-    starts: list[int] = []
-    index = len(id_map["^"]) + len(id_map["_"])
-    inside = False
+    pad = len(id_map["_"])
+    id_index: list[int] = []  # where each symbol's ids begin
+    index = len(id_map["^"]) + pad
     for symbol in phonemes:
-        if symbol == " ":
-            inside = False
-        elif not inside:
-            starts.append(index)
-            inside = True
+        id_index.append(index)
         if symbol in id_map:
-            index += len(id_map[symbol]) + len(id_map["_"])
-    return starts
+            index += len(id_map[symbol]) + pad
+    return [id_index[i] for i in word_symbol_starts(phonemes)]
 
 
 def split_long_text(text: str, max_chars: int = MAX_BLOCK_CHARS) -> Iterator[str]:

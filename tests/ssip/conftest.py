@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -94,14 +93,6 @@ def next_queued(sub: RawConnection, timeout_s: float = 10.0) -> dict:
 def loud_s(x: np.ndarray, rate_hz: int) -> float:
     """Seconds of samples above `LOUD`."""
     return float(np.count_nonzero(np.abs(x) > LOUD)) / rate_hz
-
-
-def wait_until(pred, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")

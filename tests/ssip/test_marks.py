@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from autovoice.audio_io.render import SILENCE_THRESHOLD
 from autovoice.config import config_from_dict
-from autovoice.daemon.playback import SILENCE_THRESHOLD
 from autovoice.daemon.ssip import ssml
 from autovoice.engines import SpeakOptions, Synthesizer
 from tests.ssip.conftest import SsipDaemon, start_ssip_daemon
