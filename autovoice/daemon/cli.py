@@ -28,6 +28,7 @@ def add_subcommands(subparsers: Any) -> None:
     """
     from autovoice.cli import add_synthesis_options
     from autovoice.daemon.protocol import PRIORITIES
+    from autovoice.daemon.wyoming.options import add_serve_options as add_wyoming_options
 
     serve = subparsers.add_parser("serve", help="run the speech daemon (prints `ready` when up)")
     serve.add_argument("--socket", metavar="PATH", help="Unix socket to listen on")
@@ -44,6 +45,7 @@ def add_subcommands(subparsers: Any) -> None:
         help="also speak Speech Dispatcher's protocol (spd-say, Orca) on PATH (default: "
         "$SPEECHD_ADDRESS's unix_socket, else $XDG_RUNTIME_DIR/speech-dispatcher/speechd.sock)",
     )
+    add_wyoming_options(serve)
     add_synthesis_options(serve)
     serve.set_defaults(handler=run_serve)
 
@@ -143,11 +145,19 @@ def run_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"autovoice: error: --ssip: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    from autovoice.daemon.wyoming.options import front_end_factory
+
+    try:
+        wyoming = front_end_factory(args, config)
+    except ValueError as exc:
+        print(f"autovoice: error: --wyoming: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     options = ServeOptions(
         socket_path=path,
         private_dir=private,
         load_config=lambda: load_app_config(args),
         ssip_path=ssip_path,
+        front_ends=(wyoming,) if wyoming is not None else (),
     )
     try:
         code = Daemon(config, options).run()

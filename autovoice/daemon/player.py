@@ -194,6 +194,11 @@ class Player:
         """Continue playback."""
         self._output.resume()
 
+    @property
+    def voices(self) -> Voices:
+        """The loaded voices (others borrow them with `Voices.acquire`)."""
+        return self._voices
+
     def prefetch(self, utt: Utterance) -> None:
         """Start loading the voice of a just accepted utterance unless it is loaded."""
         self._voices.want(getattr(utt.payload, "voice", None), utt.received_s)

@@ -38,6 +38,7 @@ from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.player import Output, Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
+from autovoice.daemon.synthesis_pool import SynthesisPool
 from autovoice.engines import Synthesizer, list_voices
 
 __all__ = ["Daemon", "ServeOptions", "make_output"]
@@ -78,6 +79,9 @@ class ServeOptions:
             None keeps the configuration the daemon started with.
         ready_stream: Where the one `ready` line is printed (None: stderr).
         ssip_path: Also listen for Speech Dispatcher's protocol here (None: no SSIP).
+        front_ends: More protocol front-ends: `make(daemon)` -> an object with `async start()`
+            (raises AutoVoiceError when it cannot listen) and `async close()`; started before
+            the `ready` line, closed at shutdown. They use the daemon's public API.
     """
 
     socket_path: Path
@@ -85,6 +89,7 @@ class ServeOptions:
     load_config: Callable[[], AppConfig] | None = None
     ready_stream: Any = None
     ssip_path: Path | None = None
+    front_ends: tuple[Callable[[Daemon], Any], ...] = ()
 
 
 class Daemon:
@@ -120,6 +125,8 @@ class Daemon:
         self._bound = False
         self.ssip: Any = None
         """The SSIP listener (`autovoice.daemon.ssip.server.SsipServer`) when enabled."""
+        self._front_ends: list[Any] = []
+        self._synthesis: SynthesisPool | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -156,6 +163,8 @@ class Daemon:
             return asyncio.run(self._serve())
         finally:
             _LOG.debug("loop done")
+            if self._synthesis is not None:
+                self._synthesis.close()
             if self.player is not None:
                 self.player.close()
             _LOG.debug("player closed")
@@ -184,6 +193,10 @@ class Daemon:
 
             self.ssip = SsipServer(self)
             await self.ssip.start(self.options.ssip_path)
+        for make_front_end in self.options.front_ends:
+            front_end = make_front_end(self)
+            await front_end.start()
+            self._front_ends.append(front_end)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._request_shutdown, sig)
         self._loop.add_signal_handler(signal.SIGHUP, self._request_reload)
@@ -217,6 +230,10 @@ class Daemon:
         await asyncio.sleep(0)
         if self.ssip is not None:
             await self.ssip.close()
+        for front_end in self._front_ends:
+            await front_end.close()
+        if self._synthesis is not None:
+            self._synthesis.close()
         conns = list(self._connections.values())
         if conns:
             await asyncio.gather(*(c.flush_and_close(SHUTDOWN_FLUSH_S) for c in conns))
@@ -284,6 +301,21 @@ class Daemon:
     def closing(self) -> bool:
         """True once shutdown has begun (new work is refused)."""
         return self._closing
+
+    @property
+    def synthesis(self) -> SynthesisPool:
+        """The worker pool that synthesises for clients taking the audio back (made on first
+        use, `daemon.synthesis_workers` threads; apart from the speakers' player thread).
+
+        Raises:
+            RuntimeError: the daemon has no voices yet (not started).
+        """
+        if self._synthesis is None:
+            if self.player is None:
+                raise RuntimeError("the daemon is not started")
+            workers = self.config.daemon.synthesis_workers
+            self._synthesis = SynthesisPool(self.player.voices, workers=workers)
+        return self._synthesis
 
     def new_connection_id(self) -> int:
         """A fresh client id, shared by native and SSIP connections."""

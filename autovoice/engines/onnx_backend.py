@@ -4,7 +4,8 @@ The Piper VITS graph is cut at the input of `dec.conv_pre` (found by node, not b
 any Piper voice works): the encoder maps ids -> z, the decoder (HiFi-GAN, purely convolutional)
 maps any window of z frames -> audio, which makes chunked streaming possible.
 
-Thread: inference thread. RT-safe: no.
+Thread: any; several threads may run one backend at once (onnxruntime's `run` is thread-safe).
+RT-safe: no.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -44,6 +45,8 @@ class OnnxBackend:
     flow: Any = field(default=None, repr=False)
     flow_inputs: tuple[str, ...] = ()
     flow_halo_frames: int = FLOW_HALO_FRAMES
+    thread_safe: ClassVar[bool] = True
+    """Several threads may encode and decode at once (onnxruntime sessions allow it)."""
 
     @classmethod
     def load(
