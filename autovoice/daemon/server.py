@@ -416,6 +416,8 @@ class Daemon:
             "config_source": self.config.source,
         }
         out.update(info)
+        if self._synthesis is not None:
+            out["synthesis"] = self._synthesis.stats()
         out.update(self.metrics.snapshot())
         return out
 

@@ -216,6 +216,15 @@ class SynthesisPool:
             if thread.is_alive():
                 thread.join(timeout_s)
 
+    def stats(self) -> dict[str, int]:
+        """Workers, open jobs and jobs making audio right now (for `status`)."""
+        with self._cv:
+            return {
+                "workers": len(self._threads),
+                "jobs": len(self._jobs),
+                "running": self.running_jobs,
+            }
+
     def acquire(
         self, voice: str | None, since_s: float, cancelled: Callable[[], bool]
     ) -> Synthesizer | None:
