@@ -235,6 +235,12 @@ class SynthesisPool:
         """
         return self.voices.acquire(voice, since_s, lambda: cancelled() or self._closed)
 
+    def try_acquire(self, voice: str | None) -> Synthesizer | None:
+        """Borrow a voice that is loaded already, without blocking (else None)."""
+        if self._closed:
+            return None
+        return self.voices.try_acquire(voice)
+
     def open(self, synth: Synthesizer, options: SpeakOptions, deliver: Deliver) -> SynthesisJob:
         """A new job speaking with `synth` (from `acquire`; the job gives it back).
 

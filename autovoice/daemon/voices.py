@@ -236,6 +236,19 @@ class Voices:
         """
         return self._wait(voice, since_s, cancelled, borrow=True)
 
+    def try_acquire(self, voice: str | None) -> Synthesizer | None:
+        """`acquire` without waiting: the synthesizer if `voice` is loaded, else None.
+
+        Thread: any (the event loop's fast path).
+        """
+        with self._lock:
+            synth = self._synths.get(voice_key(self._config, voice, self._aliases))
+            if synth is None or self._stopped:
+                return None
+            _, count = self._lent.get(id(synth), (synth, 0))
+            self._lent[id(synth)] = (synth, count + 1)
+            return synth
+
     def release(self, synth: Synthesizer) -> None:
         """Give back a synthesizer from `acquire`; the last borrower of one that a reload
         replaced closes it. Thread: any."""

@@ -209,11 +209,13 @@ class WyomingHandler(AsyncEventHandler):
         try:
             name = await front.voice_name(request.voice)
             options = SpeakOptions(speaker=request.voice.speaker)
-            loop = asyncio.get_running_loop()
             pool = front.pool
-            synth = await loop.run_in_executor(
-                None, pool.acquire, name, request.received_s, lambda: request.cancelled
-            )
+            synth = pool.try_acquire(name)
+            if synth is None:  # not loaded (or failed): wait for its load off the loop
+                loop = asyncio.get_running_loop()
+                synth = await loop.run_in_executor(
+                    None, pool.acquire, name, request.received_s, lambda: request.cancelled
+                )
             if synth is None:
                 return
             try:

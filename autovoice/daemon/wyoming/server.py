@@ -95,6 +95,7 @@ class WyomingServer:
         self._voices: list[dict[str, Any]] = []
         self._voices_at_s = -VOICES_TTL_S
         self._voices_lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -177,7 +178,7 @@ class WyomingServer:
         """
         if choice.name is None and choice.language is None:
             return None
-        await self._refresh_voices()
+        self._refresh_later()
         if choice.name is not None:
             if choice.name not in {v["name"] for v in self._voices}:
                 await self._refresh_voices(force=True)
@@ -195,6 +196,15 @@ class WyomingServer:
         """The daemon's own voice as None (it is loaded already), others by name."""
         active = next((v["name"] for v in self._voices if v.get("active")), None)
         return None if name == active else name
+
+    def _refresh_later(self) -> None:
+        """Read the voices again in the background if the list is stale (a request never
+        waits for that unless it names a voice the list lacks)."""
+        stale = time.monotonic() - self._voices_at_s >= VOICES_TTL_S
+        if stale and self._voices_lock is not None and not self._voices_lock.locked():
+            task = asyncio.get_running_loop().create_task(self._refresh_voices())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _refresh_voices(self, force: bool = False) -> None:
         """Read the voices again (off the loop) when the list is older than `VOICES_TTL_S`."""
