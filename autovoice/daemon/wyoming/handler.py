@@ -261,7 +261,11 @@ class WyomingHandler(AsyncEventHandler):
                     if isinstance(item.error, VoiceError)
                     else ErrorCode.SYNTHESIS_FAILED
                 )
-                await self._refuse(request, code, str(item.error))
+                await self._error(code, str(item.error))
+                if started:  # close the group that was begun
+                    await self._send(AudioStop().event())
+                if request.streaming:
+                    await self._send(SynthesizeStopped().event())
                 return
             break
         if not started:
