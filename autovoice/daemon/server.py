@@ -30,6 +30,7 @@ from typing import Any
 from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
 from autovoice.daemon.connection import READ_SIZE, RequestHandler, reply_error, server_version
+from autovoice.daemon.core import DaemonCore
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.outbox import Connection
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
@@ -86,7 +87,7 @@ class ServeOptions:
     load_config: Callable[[], AppConfig] | None = None
     ready_stream: Any = None
     ssip_path: Path | None = None
-    front_ends: tuple[Callable[[Daemon], Any], ...] = ()
+    front_ends: tuple[Callable[[DaemonCore], Any], ...] = ()
 
 
 class Daemon:

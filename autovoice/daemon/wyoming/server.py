@@ -25,6 +25,8 @@ from urllib.parse import urlparse
 from wyoming.event import Event
 from wyoming.server import AsyncServer, AsyncTcpServer, AsyncUnixServer
 
+from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.synthesis_pool import SynthesisPool
 from autovoice.daemon.wyoming.handler import WyomingHandler
 from autovoice.daemon.wyoming.info import build_info, voice_for_language
 from autovoice.daemon.wyoming.request import VoiceChoice
@@ -83,11 +85,11 @@ class WyomingServer:
     """The Wyoming front-end of one daemon (see module docstring).
 
     Args:
-        daemon: The daemon core (`autovoice.daemon.server.Daemon`).
+        daemon: The daemon core.
         options: Where to listen and whether to announce.
     """
 
-    def __init__(self, daemon: Any, options: WyomingOptions) -> None:
+    def __init__(self, daemon: DaemonCore, options: WyomingOptions) -> None:
         self._daemon = daemon
         self.options = options
         self._server: AsyncServer | None = None
@@ -153,8 +155,8 @@ class WyomingServer:
         return bool(self._daemon.closing)
 
     @property
-    def pool(self) -> Any:
-        """The daemon's synthesis pool (`SynthesisPool`)."""
+    def pool(self) -> SynthesisPool:
+        """The daemon's synthesis pool."""
         return self._daemon.synthesis
 
     @property
