@@ -330,3 +330,29 @@ def test_text_over_the_limit_is_refused(daemon: WyomingDaemon) -> None:
     reply = run(synthesize(daemon, "word " * 20000))  # the fixture's limit is 64 KiB
     assert reply.types == ["error"]
     assert reply.events[0][1].data["code"] == "text-too-long"
+
+
+def test_a_client_that_stops_reading_holds_up_nobody(daemon: WyomingDaemon) -> None:
+    """Its audio backs up until its job parks (no worker held); others are served meanwhile."""
+
+    async def go() -> None:
+        stuck = daemon.client()
+        await stuck.connect()  # asks for minutes of audio and never reads
+        await stuck.write_event(Synthesize(text=LONG + " " + LONG).event())
+        await asyncio.sleep(0.5)
+        others = await asyncio.gather(*(synthesize(daemon, f"Client {n} here.") for n in (1, 2)))
+        assert all(r.types[-1] == "audio-stop" and len(r.pcm) > 0 for r in others)
+        deadline = time.monotonic() + 20.0
+        while True:
+            pool = daemon.status()["synthesis"]
+            if pool["jobs"] >= 1 and pool["running"] == 0:
+                break  # the stuck client's job waits without a worker
+            assert time.monotonic() < deadline, pool
+            await asyncio.sleep(0.1)
+        await stuck.disconnect()
+
+    run(go())
+    deadline = time.monotonic() + 5.0
+    while daemon.status()["synthesis"]["jobs"] != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
