@@ -8,13 +8,19 @@ import os
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
+from autovoice.daemon.ssip.testing import SsipConnection
 from tests.wyoming.conftest import free_port, read_until, run, start_daemon, until_stopped
 
 
-def test_unix_socket_describe_synthesize_and_stream(tmp_path) -> None:
+def test_unix_socket_describe_synthesize_and_stream_beside_ssip(tmp_path) -> None:
+    """Wyoming on a Unix socket, in the same daemon as the native socket and SSIP."""
     path = tmp_path / "wyoming.sock"
-    daemon = start_daemon(tmp_path, f"unix://{path}")
+    ssip = tmp_path / "speechd.sock"
+    daemon = start_daemon(tmp_path, f"unix://{path}", "--ssip", str(ssip))
     try:
+        with SsipConnection.connect(ssip) as conn:
+            assert conn.command("LIST SYNTHESIS_VOICES").ok
+        assert daemon.status()["state"] == "idle"  # the native socket
         assert path.is_socket() and (path.stat().st_mode & 0o777) == 0o600
 
         async def go():
