@@ -165,8 +165,13 @@ class WyomingServer:
         return int(self._daemon.config.daemon.max_text_bytes)
 
     async def info_event(self) -> Event:
-        """The `info` event: every voice the daemon can use."""
-        await self._refresh_voices()
+        """The `info` event: every voice the daemon can use. Answered from the voice list at
+        hand (Home Assistant gives up on a slow `describe`); a stale list is read again in the
+        background for the next one."""
+        if not self._voices:
+            await self._refresh_voices(force=True)
+        else:
+            self._refresh_later()
         return build_info(self._voices).event()
 
     async def voice_name(self, choice: VoiceChoice) -> str | None:
