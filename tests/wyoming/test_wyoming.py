@@ -181,6 +181,19 @@ def test_streams_in_random_deltas_speak_once_and_end_with_stopped(daemon: Wyomin
         assert rms > 300, rms
 
 
+def test_a_stream_without_deltas_speaks_the_compatibility_text_once(daemon) -> None:
+    async def go() -> Reply:
+        async with daemon.client() as client:
+            await client.write_event(SynthesizeStart().event())
+            await client.write_event(Synthesize(text=TEXT).event())
+            await client.write_event(SynthesizeStop().event())
+            return await until_stopped(client)
+
+    reply = run(go())
+    assert reply.types[-2:] == ["audio-stop", "synthesize-stopped"]
+    assert reply.pcm == run(synthesize(daemon, TEXT)).pcm
+
+
 def test_stream_speaks_before_the_text_is_complete(daemon: WyomingDaemon) -> None:
     """The first clause is heard while the rest of the text is still arriving."""
 
