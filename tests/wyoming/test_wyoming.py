@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from wyoming.event import Event, async_read_event
 from wyoming.info import Describe, Info
 from wyoming.tts import (
@@ -21,7 +22,11 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from autovoice.audio_io.sinks import to_pcm16
+from autovoice.config import config_from_dict
 from autovoice.daemon.testing import RawConnection
+from autovoice.engines import Synthesizer
+from autovoice.engines.text_stream import TextAccumulator
 from tests.audio_fixtures import REPO_ROOT
 from tests.wyoming.conftest import (
     TIMEOUT_S,
@@ -62,17 +67,37 @@ async def synthesize(daemon: WyomingDaemon, text: str, voice=None) -> Reply:
         return await until_audio_stop(client)
 
 
-async def stream(
-    daemon: WyomingDaemon, text: str, seed: int, pause_s: float = 0.0, pause_at: int = -1
-) -> tuple[Reply, list[float]]:
-    """Home Assistant's streaming: start, deltas of 1-6 characters, the full text as
-    `synthesize`, stop. Returns the reply and when each delta was sent."""
+def random_deltas(text: str, seed: int) -> list[str]:
+    """`text` cut into pieces of 1-6 characters (anywhere: mid-word, mid-number)."""
     rng = random.Random(seed)
     deltas, i = [], 0
     while i < len(text):
         n = rng.randint(1, 6)
         deltas.append(text[i : i + n])
         i += n
+    return deltas
+
+
+@pytest.fixture(scope="module")
+def local_synth():
+    """The daemon's voice and settings in this process (noise 0)."""
+    config = config_from_dict({"engine": "onnx", "synthesis": {"noise_scale": 0, "noise_w": 0}})
+    synth = Synthesizer.load(config, warm_up=False)
+    yield synth
+    synth.close()
+
+
+def spoken(synth: Synthesizer, pieces: list[str]) -> bytes:
+    """The 16-bit PCM of `pieces` synthesised one after another."""
+    return b"".join(to_pcm16(c.samples) for piece in pieces for c in synth.speak(piece))
+
+
+async def stream(
+    daemon: WyomingDaemon, text: str, seed: int, pause_s: float = 0.0, pause_at: int = -1
+) -> tuple[Reply, list[float]]:
+    """Home Assistant's streaming: start, deltas of 1-6 characters, the full text as
+    `synthesize`, stop. Returns the reply and when each delta was sent."""
+    deltas = random_deltas(text, seed)
     sent: list[float] = []
     async with daemon.client() as client:
         reply = Reply()
@@ -164,10 +189,19 @@ def test_voice_and_speaker_from_the_event(daemon: WyomingDaemon) -> None:
 # -- streaming --------------------------------------------------------------------------------
 
 
-def test_streams_in_random_deltas_speak_once_and_end_with_stopped(daemon: WyomingDaemon) -> None:
+def test_streams_in_random_deltas_speak_once_and_end_with_stopped(
+    daemon: WyomingDaemon, local_synth: Synthesizer
+) -> None:
     whole = run(synthesize(daemon, ANSWER))
     for seed in (1, 2, 3):
         reply, _ = run(stream(daemon, ANSWER, seed))
+        # exactly the text accumulator's pieces for these deltas, each once, in order (its own
+        # tests show that deltas cut anywhere never give a broken word)
+        accumulator = TextAccumulator()
+        pieces = [p for d in random_deltas(ANSWER, seed) for p in accumulator.feed(d)]
+        pieces += accumulator.finish()
+        assert len(pieces) >= 3 and " ".join(pieces) == ANSWER
+        assert reply.pcm == spoken(local_synth, pieces)
         types = reply.types
         assert types[0] == "audio-start", types[:3]
         assert types.count("audio-start") == 1 and types.count("audio-stop") == 1
