@@ -128,6 +128,8 @@ class DaemonConfig:
     """Size bound of the phrase cache in megabytes."""
     cache_max_chars: int = field(default=64, metadata=_range(0, 10000))
     """Longest phrase (characters) that is cached."""
+    stream_idle_s: float = field(default=30.0, metadata=_range(0.1, 86400.0))
+    """An open stream (`speak` with `stream`) that gets no text for this long is ended."""
 
 
 @dataclass(frozen=True)
