@@ -12,9 +12,11 @@ without changing how it sounds later:
   become "3:30", "1," may become "1,000").
 - a blank line (paragraph end), and CJK sentence marks (``。！？``), which need no whitespace.
 - a run of complete words without any of those: once `min_words` words have come (each followed
-  by whitespace, so no word is ever split), cut at the last whitespace. Once speech has started
-  there is less hurry, so each released piece doubles the words the next such cut needs (up to
-  8 x `min_words`); fewer cuts in the middle of a clause sound better.
+  by whitespace, so no word is ever split), cut at the last whitespace that does not follow an
+  English function word ("Your next meeting | is with the ..."; with none, wait up to twice
+  the words). Once speech has started there is less hurry, so each released piece doubles the
+  words the next such cut needs (up to 8 x `min_words`); fewer cuts inside a clause sound
+  better.
 - text that grows past `max_chars` without a break is cut at the last whitespace that keeps the
   piece within `max_chars` (a single longer word stays whole).
 
@@ -32,7 +34,7 @@ import re
 __all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_WORDS", "TextAccumulator"]
 
 #: Words without punctuation after which the first piece is released.
-DEFAULT_MIN_WORDS = 5
+DEFAULT_MIN_WORDS = 4
 #: Longest piece released without a break (unless one word is longer).
 DEFAULT_MAX_CHARS = 250
 #: The word threshold grows x2 per released piece up to min_words << this.
@@ -47,6 +49,15 @@ _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "fig", "figs", "approx"}
     | {"ca", "cf", "capt", "lt", "sgt", "rev", "dept", "vol", "pp"}
 )
+#: English words a phrase rarely ends on: a piece cut by word count does not end on them.
+_FUNCTION_WORDS_TEXT = (
+    "a an the and or but nor so of in on at to for from with by as into onto about over under"
+    " than that which who whom whose what is are was were be been being am has have had do does"
+    " did will would shall should can could may might must not my your his her its our their"
+    " this these those if then when while because i you he she it we they me him us them"
+    " there very just also"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
 #: "e.g", "i.e", "U.S", "a.m": single letters joined by dots.
 _DOTTED = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]$")
 
@@ -106,7 +117,9 @@ class TextAccumulator:
             elif prev in _CJK_BREAKS and char not in _CLOSERS and char not in _CJK_BREAKS:
                 self._take(i, out)
         if len(self._word_ends) >= self._word_threshold():
-            self._take(self._word_ends[-1], out)
+            end = self._phrase_end()
+            if end is not None:
+                self._take(end, out)
         return out
 
     def finish(self) -> list[str]:
@@ -139,6 +152,25 @@ class TextAccumulator:
             out.append(piece)
             self._released += 1
 
+    def _phrase_end(self) -> int | None:
+        """The last word end not right after a function word ("the", "is", "with"), so a
+        piece cut by word count ends where a phrase may ("Your next meeting | is with ...").
+        None (wait for more words) when there is none after the first word, until twice the
+        threshold has come; then the last word end."""
+        ends = self._word_ends
+        for end in reversed(ends[1:]):
+            word = self._buf[self._word_start(end) : end].strip(_OPENERS + "".join(_CLOSERS))
+            if word.lower() not in _FUNCTION_WORDS:
+                return end
+        return ends[-1] if len(ends) >= 2 * self._word_threshold() else None
+
+    def _word_start(self, end: int) -> int:
+        """Where the word that ends at `end` starts."""
+        start = end
+        while start > 0 and not self._buf[start - 1].isspace():
+            start -= 1
+        return start
+
     def _limit_length(self, out: list[str]) -> None:
         """Cut at the last word end that fits if the piece so far is longer than max_chars."""
         end = self._pos - 1  # the whitespace just scanned
@@ -170,9 +202,7 @@ class TextAccumulator:
         mark = self._buf[j]
         if mark not in _CLAUSE_MARKS and mark != ".":
             return _End.WORD
-        start = j
-        while start > 0 and not self._buf[start - 1].isspace():
-            start -= 1
+        start = self._word_start(j)
         word = self._buf[start:j].lstrip(_OPENERS).rstrip(".!?;:,")
         if not any(c.isalnum() for c in self._buf[:j]):
             return _End.WORD  # nothing to say yet ("...", "- ")

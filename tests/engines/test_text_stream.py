@@ -122,6 +122,18 @@ def test_words_without_punctuation() -> None:
     assert acc.finish() == []
 
 
+def test_word_cuts_do_not_end_on_a_function_word() -> None:
+    acc = TextAccumulator(min_words=4)
+    assert acc.feed("Your next meeting is ") == ["Your next meeting"]
+    acc = TextAccumulator(min_words=3)
+    assert acc.feed("Traffic on the ") == []  # waits for "way"
+    assert acc.feed("wa") == []
+    assert acc.feed("y to") == ["Traffic on the way"]
+    acc = TextAccumulator(min_words=2)
+    assert acc.feed("of the ") == []
+    assert acc.feed("and a ") == ["of the and a"]  # twice the words: cut anyway
+
+
 def test_max_chars_cuts_at_whitespace() -> None:
     acc = TextAccumulator(min_words=100, max_chars=12)
     pieces = _run(acc, ["alpha beta gamma delta epsilon ", "supercalifragilistic end"])
