@@ -27,6 +27,7 @@ from autovoice.bench.virtual_audio import start_virtual_device
 from autovoice.daemon import protocol as p
 from autovoice.daemon.client import Client
 from autovoice.daemon.testing import DaemonProcess
+from autovoice.engines.text_stream import TextAccumulator
 
 CHARS_PER_S = 200.0
 ANSWERS = [
@@ -42,8 +43,10 @@ ANSWERS = [
 
 
 def paced_deltas(text: str, rng: random.Random, sent: list[float]) -> Iterator[str]:
-    """`text` in random 1-6 character deltas, each yielded at its time at CHARS_PER_S; the
-    moment of the first is appended to `sent`."""
+    """`text` in random 1-6 character deltas, each yielded at its time at CHARS_PER_S. Appends
+    to `sent` the moment the first is sent, then the moment of the one that completes the first
+    speakable piece (found with the daemon's default `TextAccumulator`)."""
+    accumulator = TextAccumulator()
     start = time.monotonic()
     i = 0
     while i < len(text):
@@ -51,10 +54,15 @@ def paced_deltas(text: str, rng: random.Random, sent: list[float]) -> Iterator[s
         delay = start + i / CHARS_PER_S - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        now = time.monotonic()
         if not sent:
-            sent.append(time.monotonic())
+            sent.append(now)
+        if accumulator.feed(text[i : i + n]) and len(sent) == 1:
+            sent.append(now)
         yield text[i : i + n]
         i += n
+    if len(sent) == 1:
+        sent.append(time.monotonic())  # the piece is the whole text, released by `end`
 
 
 def first_audio(events: list[p.Event]) -> p.FirstAudio | None:
@@ -66,6 +74,8 @@ def measure(rounds: int, seed: int) -> dict:
     device = start_virtual_device()
     stream_ms: list[float] = []
     stream_heard_ms: list[float] = []
+    piece_ms: list[float] = []
+    text_wait_ms: list[float] = []
     whole_ms: list[float] = []
     speak_ms: list[float] = []
     failures: list[str] = []
@@ -101,6 +111,8 @@ def measure(rounds: int, seed: int) -> dict:
                                 failures.append(f"stream {r}: {result.final}")
                             else:
                                 stream_ms.append((first.at_s - sent[0]) * 1e3)
+                                piece_ms.append((first.at_s - sent[1]) * 1e3)
+                                text_wait_ms.append((sent[1] - sent[0]) * 1e3)
                                 stream_heard_ms.append(stream_ms[-1] + first.output_latency_ms)
                             written = time.monotonic()
                             result = client.speak(
@@ -135,6 +147,8 @@ def measure(rounds: int, seed: int) -> dict:
         "answers": len(ANSWERS),
         "rounds": rounds,
         "stream_first_delta_to_device_ms": summary(stream_ms),
+        "of_which_text_wait_ms": summary(text_wait_ms),
+        "first_piece_complete_to_device_ms": summary(piece_ms),
         "stream_first_delta_to_heard_ms": summary(stream_heard_ms),
         "whole_answer_then_speak_ms": summary(whole_ms),
         "speak_request_to_device_ms": summary(speak_ms),
