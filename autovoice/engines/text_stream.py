@@ -18,7 +18,8 @@ without changing how it sounds later:
   words the next such cut needs (up to 8 x `min_words`); fewer cuts inside a clause sound
   better.
 - text that grows past `max_chars` without a break is cut at the last whitespace that keeps the
-  piece within `max_chars` (a single longer word stays whole).
+  piece within `max_chars` (a single longer word stays whole, up to `LONGEST_WORD` characters:
+  longer runs without whitespace are cut there, so a hostile stream costs linear work).
 
 Pieces are stripped of surrounding whitespace and never empty; joined with spaces they give the
 input text with its whitespace normalised (CJK pieces join without spaces).
@@ -31,12 +32,14 @@ from __future__ import annotations
 import enum
 import re
 
-__all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_WORDS", "TextAccumulator"]
+__all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_WORDS", "LONGEST_WORD", "TextAccumulator"]
 
 #: Words without punctuation after which the first piece is released.
 DEFAULT_MIN_WORDS = 4
 #: Longest piece released without a break (unless one word is longer).
 DEFAULT_MAX_CHARS = 250
+#: Text this long without whitespace (a URL, a hash, unspaced CJK) is cut anyway.
+LONGEST_WORD = 1000
 #: The word threshold grows x2 per released piece up to min_words << this.
 _MAX_WORD_SHIFT = 3
 
@@ -94,6 +97,7 @@ class TextAccumulator:
         self._pos = 0  # self._buf[:self._pos] has been scanned
         self._word_ends: list[int] = []  # whitespace right after a word, in self._buf[:self._pos]
         self._released = 0
+        self._run = 0  # characters scanned since the last whitespace
 
     def feed(self, delta: str) -> list[str]:
         """Add `delta`; return the pieces that became speakable with it (often none)."""
@@ -105,6 +109,7 @@ class TextAccumulator:
             char = self._buf[i]
             prev = self._buf[i - 1] if i else ""
             if char.isspace():
+                self._run = 0
                 if prev and not prev.isspace():
                     kind = self._word_end_kind(i)
                     if kind is not _End.JOINED:
@@ -116,6 +121,12 @@ class TextAccumulator:
                     self._take(i, out)
             elif prev in _CJK_BREAKS and char not in _CLOSERS and char not in _CJK_BREAKS:
                 self._take(i, out)
+                self._run = 1
+            else:
+                self._run += 1
+                if self._run > LONGEST_WORD:  # no word is this long: bound work and delay
+                    self._take(i, out)
+                    self._run = 1
         if len(self._word_ends) >= self._word_threshold():
             end = self._phrase_end()
             if end is not None:
@@ -132,6 +143,7 @@ class TextAccumulator:
         self._pos = 0
         self._word_ends = []
         self._released = 0
+        self._run = 0
         return out
 
     @property
