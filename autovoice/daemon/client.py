@@ -119,8 +119,9 @@ class Client:
                 deltas), sent as they are produced on one open stream (docs/PROTOCOL.md,
                 "Streams"): speech starts with the first speakable piece. The stream ends when
                 the iterable does; if the iterable raises, the utterance is cancelled and the
-                exception propagates. Once the utterance ended early (stopped, cancelled), the
-                rest of the iterable is not read.
+                exception propagates; a piece the daemon refuses (`text_too_long`) raises its
+                `ProtocolError` likewise. Once the utterance ended early (stopped, cancelled),
+                the rest of the iterable is not read.
             voice, speaker, rate, volume, priority: See docs/PROTOCOL.md (`speak`).
             wait: Wait for the final event.
             on_event: Called with each event of this utterance as it arrives.
@@ -174,7 +175,10 @@ class Client:
         except ProtocolError as exc:
             if exc.code != p.ErrorCode.NOT_FOUND.value:  # not_found: it ended meanwhile
                 raise
-        self._core.append_error(appends, result)
+        self._core.deliver(result, on_event)
+        error = self._core.append_error(appends, result)  # replies come in order: all are here
+        if error is not None:
+            raise error
 
     def wait(
         self,
@@ -263,12 +267,7 @@ class Client:
             except TimeoutError:
                 break
             self._core.route(event, None)
-        stash = self._core.by_utterance[result.utterance]
-        while stash and result.final is None:
-            event = stash.popleft()
-            result.events.append(event)
-            if on_event is not None:
-                on_event(event)
+        self._core.deliver(result, on_event)
 
     def _request(self, req: p.Request) -> Any:
         rid = self._send(req)
@@ -375,13 +374,11 @@ class AsyncClient:
     async def _feed(self, result: SpeakResult, pieces: Iterable[str] | AsyncIterable[str]) -> None:
         """See `Client._feed`; events are read meanwhile by a task of this client."""
         uid, appends = result.utterance, set()
-        stash = self._core.by_utterance[uid]
 
         async def pump() -> None:
             while True:
                 self._core.route(await self._read_event(), None)
-                while stash and result.final is None:
-                    result.events.append(stash.popleft())
+                self._core.deliver(result, None)
 
         async def each() -> AsyncIterator[str]:
             if isinstance(pieces, AsyncIterable):
@@ -413,7 +410,10 @@ class AsyncClient:
             except ProtocolError as exc:
                 if exc.code != p.ErrorCode.NOT_FOUND.value:
                     raise
-        self._core.append_error(appends, result)
+        self._core.deliver(result, None)
+        error = self._core.append_error(appends, result)  # replies come in order: all are here
+        if error is not None:
+            raise error
 
     async def wait(self, result: SpeakResult, timeout_s: float | None = None) -> SpeakResult:
         """See `Client.wait`."""

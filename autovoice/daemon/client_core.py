@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from autovoice.daemon import protocol as p
@@ -110,6 +111,15 @@ class ClientCore:
         if isinstance(event, p.Error):
             raise ProtocolError(event.code, event.message, event.retryable)
         return event
+
+    def deliver(self, result: SpeakResult, on_event: Callable[[p.Event], None] | None) -> None:
+        """Move `result`'s events received so far into it (up to its final one)."""
+        stash = self.by_utterance[result.utterance]
+        while stash and result.final is None:
+            event = stash.popleft()
+            result.events.append(event)
+            if on_event is not None:
+                on_event(event)
 
     def append_error(self, appends: set[int], result: SpeakResult) -> ProtocolError | None:
         """The first error reply to one of a stream's `append`s (None: none). Once the stream

@@ -15,6 +15,7 @@ import pytest
 
 from autovoice.daemon.client import AsyncClient, Client
 from autovoice.daemon.testing import DaemonProcess, RawConnection
+from autovoice.errors import ProtocolError
 from tests.audio_fixtures import REPO_ROOT, AudioEnv
 from tests.daemon.conftest import LOUD, DeviceDaemon, wait_until, write_config
 
@@ -264,6 +265,11 @@ def test_python_clients_take_iterators(stream_daemon: DeviceDaemon):
         # The producer failed: its utterance is cancelled, not left open or spoken half.
         final = watcher.next(lambda e: e["event"] in ("done", "cancelled", "error"), 10)
         assert final["event"] == "cancelled" and final["reason"] == "cancel"
+        # A piece the daemon refuses raises its error, also when it is the last one.
+        with Client(stream_daemon.socket) as tts, pytest.raises(ProtocolError) as refused:
+            tts.speak(["Fine so far. ", "x " * MAX_TEXT])
+        assert refused.value.code == "text_too_long"
+        watcher.next(lambda e: e["event"] in ("done", "cancelled", "error"), 30)
 
 
 def test_say_stream_from_a_pipe(stream_daemon: DeviceDaemon):
