@@ -174,10 +174,15 @@ def _download(
             while True:
                 try:
                     chunk = response.read(CHUNK_BYTES)
+                except http.client.IncompleteRead as exc:
+                    raise CatalogueError(
+                        f"{url}: connection dropped after {done + len(exc.partial)} of "
+                        f"{entry.size} bytes; not installed"
+                    ) from None
                 except (OSError, http.client.HTTPException) as exc:
                     raise CatalogueError(
                         f"{url}: download failed after {done} of {entry.size} bytes: "
-                        f"{network_problem(exc)}"
+                        f"{network_problem(exc)}; not installed"
                     ) from None
                 if not chunk:
                     break
