@@ -3,7 +3,9 @@
 `autovoice voices install` adds a voice by renaming its files into the voices directory, which
 changes the modification time of the directory it lands in. `VoiceRegistry.voices` stats the
 voices directory and every directory below it (a few `stat` calls) and rescans only when one of
-them changed; a voice's `.onnx.json` is read again only when its files changed. So a running
+them changed, or changed less than `RACY_NS` before the last scan (a second change within the
+file system's timestamp granularity would leave the mtime as it was); a voice's `.onnx.json`
+is read again only when its files changed. So a running
 daemon lists and finds a newly installed voice without a restart, and listing costs little.
 
 Thread: any (one lock). RT-safe: no (file I/O).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from autovoice.engines.voice import VoiceInfo, find_voices, voices_dir_path
@@ -22,6 +25,8 @@ __all__ = ["VoiceRegistry"]
 
 _LOG = logging.getLogger(__name__)
 
+RACY_NS = 2_000_000_000
+"""Directories modified less than this long before a scan are scanned again next time."""
 _Stamp = tuple[int, int, int, int]
 """(model mtime_ns, model size, config mtime_ns, config size): when to read a voice again."""
 
@@ -50,7 +55,11 @@ class VoiceRegistry:
             signature = self._dir_signature()
             if signature != self._signature or self._changed_files():
                 self._rescan()
-                self._signature = signature
+                # A directory changed within the file system's timestamp granularity of now may
+                # change again without a new mtime: trust such a signature only once it is old.
+                recent = time.time_ns() - RACY_NS
+                racy = any(mtime >= recent for _, mtime in signature)
+                self._signature = None if racy else signature
             return list(self._voices)
 
     def find(self, name: str) -> VoiceInfo | None:
