@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 from autovoice import __version__
 from autovoice.cli_options import add_synthesis_options, load_app_config
-from autovoice.config import find_config_path, load_config
 from autovoice.errors import AutoVoiceError, ConfigError, VoiceError
 
 __all__ = ["build_parser", "load_app_config", "main"]
