@@ -18,10 +18,11 @@ import argparse
 import os
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import TextIO
 
-from autovoice.errors import AutoVoiceError, VoiceError
+from autovoice.errors import AutoVoiceError, ConfigError, VoiceError
 
 __all__ = ["ProgressBar", "add_subcommand"]
 
@@ -96,7 +97,11 @@ def _settings(args: argparse.Namespace) -> tuple[str, Path]:
     from autovoice.engines.voice import voices_dir_path
 
     config = load_config(find_config_path(getattr(args, "config", None), os.environ))
-    url = getattr(args, "catalogue", None) or config.catalogue or DEFAULT_CATALOGUE_URL
+    option = getattr(args, "catalogue", None)
+    url = option or config.catalogue or DEFAULT_CATALOGUE_URL
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https", "file"):
+        where = "command line" if option else config.source
+        raise ConfigError(where, "catalogue", f"{url!r} is not an http://, https:// or file:// URL")
     return url, voices_dir_path(config.voices_dir)
 
 

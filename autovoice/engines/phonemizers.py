@@ -13,8 +13,8 @@ symbols), such that joining a sentence's clauses and applying `ids` gives exactl
   `phonemes_to_ids`). Their packages are optional: `make_phonemizer` fails at load with one line
   saying what to install.
 
-Thread: the inference thread (espeak-ng is a process-wide C library, serialised by
-`ESPEAK_LOCK`). RT-safe: no.
+Thread: the inference thread, and the voice loader's warm-up (espeak-ng is a process-wide C
+library, serialised by `ESPEAK_LOCK`; piper's other phonemizers by one more lock). RT-safe: no.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ __all__ = ["ESPEAK_LOCK", "Phonemizer", "make_phonemizer"]
 # espeak-ng keeps one global state per process: one caller at a time, whoever the caller is.
 ESPEAK_LOCK = threading.Lock()
 _ESPEAK_READY = False
+# piper's other phonemizers wrap C libraries (OpenJTalk) and shared models whose thread safety
+# nobody promises: one caller at a time too (a voice warming up on the loader thread while
+# another speaks).
+_PIPER_LOCK = threading.Lock()
 
 _LANG_SWITCH = re.compile(r"\([^)]+\)")
 _PHONEME_BLOCK = re.compile(r"(\[\[.*?\]\])")
@@ -172,7 +176,9 @@ class PiperPhonemizer(Phonemizer):
         self._phonemizer = phonemizer
 
     def sentences(self, block: str) -> Iterator[Sentence]:
-        for phonemes in self._phonemizer.phonemize(block):
+        with _PIPER_LOCK:
+            sentences = self._phonemizer.phonemize(block)
+        for phonemes in sentences:
             if not phonemes:
                 continue
             clauses: Sentence = [[]]

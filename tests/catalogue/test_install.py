@@ -284,3 +284,8 @@ def test_the_installed_command_end_to_end(mirror, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""  # not a terminal: no progress bar
     assert (tmp_path / "d" / "autovoice" / "voices" / f"{OTHER}.onnx").is_file()
+
+
+def test_a_catalogue_that_is_not_a_url_is_a_usage_error(home, capsys) -> None:
+    code, _, err = cli(capsys, "--available", "--catalogue", "mirror.lan/piper")
+    assert code == 2 and len(error_lines(err)) == 1 and "catalogue" in err
