@@ -159,7 +159,7 @@ class Frontend:
             first_limit = self.first_unit_phonemes if index == 0 else 0
             groups = _pack(clauses, self.max_unit_phonemes, first_limit)
             for number, group in enumerate(groups):
-                phonemes = self._merge(group)
+                phonemes = list(group)
                 if not any(p.strip() for p in phonemes):
                     continue
                 yield SpeechUnit(
@@ -172,7 +172,7 @@ class Frontend:
     def sentence_ids(self, text: str) -> list[list[int]]:
         """Piper-equivalent ids, one list per whole sentence (no clause splitting)."""
         return [
-            self._phonemizer.ids(self._merge([p for c in clauses for p in c]))
+            self._phonemizer.ids([p for c in clauses for p in c])
             for clauses in self.sentences(text)
         ]
 
@@ -208,13 +208,7 @@ class Frontend:
         return result
 
     def _count(self, text: str) -> int:
-        return sum(
-            count_words(self._merge([p for c in clauses for p in c]))
-            for clauses in self.sentences(text)
-        )
-
-    def _merge(self, phonemes: list[str]) -> list[str]:
-        return self._phonemizer.merge(phonemes)
+        return sum(count_words([p for c in clauses for p in c]) for clauses in self.sentences(text))
 
 
 def _pack(clauses: list[list[str]], max_phonemes: int, first_limit: int = 0) -> list[list[str]]:

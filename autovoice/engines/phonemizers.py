@@ -5,8 +5,9 @@ symbols), such that joining a sentence's clauses and applying `ids` gives exactl
 `PiperVoice.phonemize` + `PiperVoice.phonemes_to_ids` (tested per type):
 
 - `espeak`: piper-tts's espeak-ng bridge with Piper's post-processing (language-switch flags
-  dropped, clause punctuation kept, NFD), `[[ raw phonemes ]]` blocks spliced in as Piper does,
-  Arabic (`espeak.voice` "ar") diacritized first with Piper's bundled Tashkeel model.
+  dropped, clause punctuation kept, NFD, the voice's `vowel_clusters` merged per sentence),
+  `[[ raw phonemes ]]` blocks spliced in as Piper does, Arabic (`espeak.voice` "ar")
+  diacritized first with Piper's bundled Tashkeel model.
 - `text`: the text's own codepoints (NFD); Piper makes the whole text one sentence.
 - `hebrew`, `japanese`, `thai`, `pinyin`: piper-tts's own phonemizers (Nakdimon + rules,
   OpenJTalk, TLTK, g2pW); `pinyin` ids are padded per syllable (piper's Chinese
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from piper.phoneme_ids import phonemes_to_ids
+from piper.phonemize_espeak import _merge_known_vowel_clusters
 
 from autovoice.engines.voice import VoiceInfo
 from autovoice.errors import VoiceError
@@ -70,8 +72,6 @@ class Phonemizer:
 
     def __init__(self, voice: VoiceInfo) -> None:
         self.voice = voice
-        raw = voice.raw_config.get("vowel_clusters")
-        self._clusters = {tuple(c) for c in raw} if raw else None
 
     def sentences(self, block: str) -> Iterator[Sentence]:
         """Yield the sentences of `block` (Piper: the whole text is one sentence)."""
@@ -96,20 +96,14 @@ class Phonemizer:
                 index += len(id_map[symbol]) + pad
         return starts
 
-    def merge(self, phonemes: list[str]) -> list[str]:
-        """Merge the voice's vowel clusters (as Piper does per sentence)."""
-        if not self._clusters:
-            return list(phonemes)
-        from piper.phonemize_espeak import _merge_known_vowel_clusters
-
-        return _merge_known_vowel_clusters(phonemes, self._clusters)
-
 
 class EspeakPhonemizer(Phonemizer):
     """espeak-ng phonemes with Piper's post-processing, raw blocks and Arabic diacritics."""
 
     def __init__(self, voice: VoiceInfo) -> None:
         super().__init__(voice)
+        raw = voice.raw_config.get("vowel_clusters")
+        self._clusters = {tuple(c) for c in raw} if raw else None
         self._tashkeel: Callable[..., str] | None = None
         if voice.espeak_voice == "ar":
             from piper.tashkeel import TashkeelDiacritizer
@@ -135,10 +129,24 @@ class EspeakPhonemizer(Phonemizer):
             sentence.append(list(unicodedata.normalize("NFD", phonemes_str)))
             if end_of_sentence:
                 if any(sentence):
-                    yield sentence
+                    yield self._merged(sentence)
                 sentence = []
         if any(sentence):
-            yield sentence
+            yield self._merged(sentence)
+
+    def _merged(self, sentence: Sentence) -> Sentence:
+        """Piper's vowel-cluster merge over the whole sentence; a merged symbol belongs to the
+        clause where it starts."""
+        if not self._clusters:
+            return sentence
+        owner = [number for number, clause in enumerate(sentence) for _ in clause]
+        merged = _merge_known_vowel_clusters([p for c in sentence for p in c], self._clusters)
+        clauses: Sentence = [[] for _ in sentence]
+        position = 0
+        for symbol in merged:  # every input symbol is one codepoint: a merged one spans len()
+            clauses[owner[position]].append(symbol)
+            position += len(symbol)
+        return [c for c in clauses if c]
 
     def _with_raw_blocks(self, block: str) -> Iterator[Sentence]:
         """`PiperVoice.phonemize`'s `[[ ... ]]` handling: raw phonemes join the sentence before
@@ -187,9 +195,6 @@ class PiperPhonemizer(Phonemizer):
                 if symbol in _CLAUSE_SYMBOLS:
                     clauses.append([])
             yield [c for c in clauses if c]
-
-    def merge(self, phonemes: list[str]) -> list[str]:
-        return list(phonemes)  # Piper merges vowel clusters for espeak voices only
 
 
 class PinyinPhonemizer(PiperPhonemizer):

@@ -173,3 +173,17 @@ def test_cli_names_what_to_install_in_one_line(tmp_path: Path) -> None:
         and "pinyin" in lines[0]
         and ("pip install" in lines[0] or "g2pW" in lines[0])
     )
+
+
+def test_espeak_vowel_clusters_are_merged_per_sentence_like_piper(english) -> None:
+    ours, _ = english
+    raw = dict(ours.raw_config)
+    raw["phoneme_id_map"] = {**raw["phoneme_id_map"], "aɪ": [200], "oʊ": [201]}
+    raw["vowel_clusters"] = [["a", "ɪ"], ["o", "ʊ"]]
+    ours, piper = both(raw, default_voice_path())
+    frontend = Frontend(ours, max_unit_phonemes=2000)
+    text = "I know, my home is so nice. Go [[ aɪ ]] now!"
+    expected = piper_ids(piper, text)
+    assert any(200 in ids for ids in expected) and any(201 in ids for ids in expected)
+    assert frontend.sentence_ids(text) == expected
+    check_units(frontend, piper, text)
