@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from piper.phoneme_ids import phonemes_to_ids
-from piper.phonemize_espeak import _merge_known_vowel_clusters
 
 from autovoice.engines.voice import VoiceInfo
 from autovoice.errors import VoiceError
@@ -139,6 +138,8 @@ class EspeakPhonemizer(Phonemizer):
         clause where it starts."""
         if not self._clusters:
             return sentence
+        from piper.phonemize_espeak import _merge_known_vowel_clusters
+
         owner = [number for number, clause in enumerate(sentence) for _ in clause]
         merged = _merge_known_vowel_clusters([p for c in sentence for p in c], self._clusters)
         clauses: Sentence = [[] for _ in sentence]
