@@ -187,3 +187,37 @@ def test_espeak_vowel_clusters_are_merged_per_sentence_like_piper(english) -> No
     assert any(200 in ids for ids in expected) and any(201 in ids for ids in expected)
     assert frontend.sentence_ids(text) == expected
     check_units(frontend, piper, text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "espeak_voice", "text"),
+    [
+        ("text", "", "hello there, world."),
+        ("espeak", "ar", "مرحبا بالعالم."),
+        ("hebrew", "he", "שלום עולם."),
+        ("japanese", "ja", "今日は良い天気です。"),
+    ],
+)
+def test_a_voice_of_each_kind_loads_and_speaks(onnx_config, tmp_path, kind, espeak_voice, text):
+    """The real default model under a config of another phoneme_type (same id map): the
+    synthesizer loads it with that kind's phonemizer and speaks it."""
+    if kind == "japanese":
+        pytest.importorskip("pyopenjtalk", reason="pip install 'piper-tts[ja]'")
+    from autovoice.engines import Synthesizer
+    from tests.conftest import EXACT
+
+    model = tmp_path / f"xx_XX-{kind}-medium.onnx"
+    model.symlink_to(default_voice_path())
+    raw = json.loads(Path(f"{default_voice_path()}.json").read_text())
+    raw["phoneme_type"] = kind
+    raw["espeak"] = {"voice": espeak_voice}
+    Path(f"{model}.json").write_text(json.dumps(raw))
+    synth = Synthesizer.load(onnx_config, voice=str(model), warm_up=False)
+    try:
+        _, piper = both(raw, model)
+        assert synth.frontend.sentence_ids(text) == piper_ids(piper, text)
+        audio = [chunk.samples for chunk in synth.speak(text, EXACT)]
+        seconds = sum(len(a) for a in audio) / synth.sample_rate
+        assert seconds > 0.2
+    finally:
+        synth.close()
