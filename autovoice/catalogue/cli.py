@@ -180,7 +180,21 @@ def _run_install(args: argparse.Namespace) -> int:
             continue
         verb = "installed" if result.downloaded_bytes else "already installed"
         print(f"{voice.key}: {verb} ({result.model_path})")
+        _warn_if_unspeakable(result.model_path)
     return status
+
+
+def _warn_if_unspeakable(model: Path) -> None:
+    """Say now, not when it is first used, that the voice's phonemizer package is missing."""
+    from autovoice.engines.phonemizers import missing_packages
+    from autovoice.engines.voice import VoiceInfo
+
+    try:
+        problem = missing_packages(VoiceInfo.load(model))
+    except VoiceError as exc:
+        problem = exc.problem
+    if problem:
+        print(f"autovoice: warning: {model.name.removesuffix('.onnx')}: {problem}", file=sys.stderr)
 
 
 def _run_remove(args: argparse.Namespace) -> int:

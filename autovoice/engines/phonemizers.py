@@ -33,7 +33,7 @@ from piper.phoneme_ids import phonemes_to_ids
 from autovoice.engines.voice import VoiceInfo
 from autovoice.errors import VoiceError
 
-__all__ = ["ESPEAK_LOCK", "Phonemizer", "make_phonemizer"]
+__all__ = ["ESPEAK_LOCK", "Phonemizer", "make_phonemizer", "missing_packages"]
 
 # espeak-ng keeps one global state per process: one caller at a time, whoever the caller is.
 ESPEAK_LOCK = threading.Lock()
@@ -232,13 +232,10 @@ def make_phonemizer(voice: VoiceInfo) -> Phonemizer:
         return EspeakPhonemizer(voice)
     if kind == "text":
         return Phonemizer(voice)
-    modules, requirement = _NEEDS.get(kind, ((), "piper-tts"))
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = missing_packages(voice)
     if missing:
-        raise VoiceError(
-            voice.name,
-            f"phoneme_type {kind!r} needs {', '.join(missing)}: pip install '{requirement}'",
-        )
+        raise VoiceError(voice.name, missing)
+    requirement = _NEEDS.get(kind, ((), "piper-tts"))[1]
     try:
         return _piper_phonemizer(voice)
     except ImportError as exc:  # a package of theirs lacks a dependency it does not declare
@@ -247,6 +244,17 @@ def make_phonemizer(voice: VoiceInfo) -> Phonemizer:
             f"phoneme_type {kind!r} cannot import {exc.name or exc}: pip install "
             f"'{requirement}' {exc.name or ''}".rstrip(),
         ) from None
+
+
+def missing_packages(voice: VoiceInfo) -> str:
+    """What `voice`'s phonemizer lacks, as "phoneme_type 'x' needs M: pip install 'R'", or ""
+    (found without importing anything)."""
+    modules, requirement = _NEEDS.get(voice.phoneme_type, ((), ""))
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return ""
+    kind = voice.phoneme_type
+    return f"phoneme_type {kind!r} needs {', '.join(missing)}: pip install '{requirement}'"
 
 
 def _piper_phonemizer(voice: VoiceInfo) -> Phonemizer:

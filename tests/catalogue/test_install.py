@@ -289,3 +289,24 @@ def test_the_installed_command_end_to_end(mirror, tmp_path: Path) -> None:
 def test_a_catalogue_that_is_not_a_url_is_a_usage_error(home, capsys) -> None:
     code, _, err = cli(capsys, "--available", "--catalogue", "mirror.lan/piper")
     assert code == 2 and len(error_lines(err)) == 1 and "catalogue" in err
+
+
+def test_installing_a_voice_whose_phonemizer_is_missing_says_so(home, capsys) -> None:
+    import importlib.util
+    import json
+
+    from piper.phonemize_chinese import PHONEME_TO_ID
+
+    if importlib.util.find_spec("g2pw") is not None:
+        pytest.skip("piper-tts[zh] is installed here")
+    raw = json.loads(voice_config("zh_CN"))
+    raw.update(phoneme_type="pinyin", phoneme_id_map=PHONEME_TO_ID)
+    m = Mirror()
+    m.add_voice("zh_CN-test-medium", blob(5000), json.dumps(raw).encode())
+    m.start()
+    try:
+        code, out, err = cli(capsys, "install", "zh_CN-test-medium", "--catalogue", m.url)
+    finally:
+        m.stop()
+    assert code == 0 and "installed" in out
+    assert "warning" in err and "pip install 'piper-tts[zh]'" in err
