@@ -114,7 +114,12 @@ def install_voice(
         model_part = _download(voice.model, base_url, voices_dir, voice.key, progress, timeout_s)
         parts.append(model_part)
         os.replace(config_part, config)
-        os.replace(model_part, model)
+        try:
+            os.replace(model_part, model)
+        except OSError:
+            with contextlib.suppress(OSError):
+                config.unlink()  # no lone config: the voice is not there at all
+            raise
         parts.clear()
         _fsync_dir(voices_dir)
     except OSError as exc:
