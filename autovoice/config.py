@@ -131,6 +131,8 @@ class DaemonConfig:
     """Longest phrase (characters) that is cached."""
     synthesis_workers: int = field(default=2, metadata=_range(1, 64))
     """Threads that synthesise for clients taking the audio back (Wyoming), concurrently."""
+    stream_idle_s: float = field(default=30.0, metadata=_range(0.1, 86400.0))
+    """An open stream (`speak` with `stream`) that gets no text for this long is ended."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,9 @@ class AppConfig:
     voice: str = "default"
     """Voice name or .onnx path."""
     voices_dir: str | None = None
-    """Extra directory of voices."""
+    """Directory of voices; None = $XDG_DATA_HOME/autovoice/voices."""
+    catalogue: str | None = None
+    """Base URL of the voice catalogue (a piper-voices layout); None = piper-voices."""
     speaker: int | str | None = None
     """Speaker id or name for multi-speaker voices."""
     engine: str = field(default="auto", metadata=_choice(*ENGINE_NAMES))
