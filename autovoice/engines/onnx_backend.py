@@ -77,31 +77,32 @@ class OnnxBackend:
         # all sessions was tried too: no better through the daemon, BENCHMARKS.md.)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
+        flow_halo = flow_reach_frames(stages[1]) if stages is not None else 0
+        # with the flow split off, encode() = prior + flow: no third copy of those weights.
+        # Each graph is serialized and its protobuf dropped before the sessions are made, and
+        # each session made and its bytes dropped in turn: the start-up peak stays low.
+        graphs = {"decoder": decoder_model}
+        if stages is None:
+            graphs["encoder"] = encoder_model
+        else:
+            graphs["prior"], graphs["flow"] = stages
+        del encoder_model, decoder_model, stages
+        blobs = {name: graph.SerializeToString() for name, graph in graphs.items()}
+        del graphs
+        sessions: dict[str, Any] = {}
         try:
-            # with the flow split off, encode() = prior + flow: no third copy of those weights
-            encoder = None
-            if stages is None:
-                encoder = onnxruntime.InferenceSession(
-                    encoder_model.SerializeToString(), options, providers=providers
-                )
-            decoder = onnxruntime.InferenceSession(
-                decoder_model.SerializeToString(), options, providers=providers
-            )
-            prior = flow = None
-            if stages is not None:
-                prior = onnxruntime.InferenceSession(
-                    stages[0].SerializeToString(), options, providers=providers
-                )
-                flow = onnxruntime.InferenceSession(
-                    stages[1].SerializeToString(), options, providers=providers
+            for name in list(blobs):
+                sessions[name] = onnxruntime.InferenceSession(
+                    blobs.pop(name), options, providers=providers
                 )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise EngineError(
                 "onnx", f"cannot open the split graph of {model_path}: {exc}"
             ) from exc
+        encoder, decoder = sessions.get("encoder"), sessions["decoder"]
+        prior, flow = sessions.get("prior"), sessions.get("flow")
         decoder_inputs = tuple(i.name for i in decoder.get_inputs())
         flow_inputs = tuple(i.name for i in flow.get_inputs()) if flow is not None else ()
-        flow_halo = flow_reach_frames(stages[1]) if stages is not None else 0
         _LOG.info(
             "onnx engine: split %s at %s in %.2f s",
             model_path.name,
