@@ -52,8 +52,8 @@ def probe_nvidia_gpu(dev: Path = Path("/dev"), libcuda: str = LIBCUDA) -> GpuPro
     if not sys.platform.startswith("linux"):
         return GpuProbe(None, 0, f"cannot probe on {sys.platform}")
     if not any((dev / name).exists() for name in DEVICE_NODES):
-        nodes = ", ".join(str(dev / name) for name in DEVICE_NODES)
-        return GpuProbe(False, 0, f"no NVIDIA driver device node ({nodes})")
+        nodes = " or ".join(str(dev / name) for name in DEVICE_NODES)
+        return GpuProbe(False, 0, f"no NVIDIA driver device node: {nodes}")
     try:
         cuda = ctypes.CDLL(libcuda)
     except OSError as exc:
