@@ -120,16 +120,19 @@ class Notifier:
         its `WatchdogSec`). Runs until cancelled; does nothing without a watchdog."""
         if self.watchdog_s is None or self.address is None:
             return
-        reported = False
+        status_before: str | None = None  # the status line while unhealthy (None: healthy)
         while True:
             problem = healthy()
             if problem is None:
+                if status_before is not None:
+                    _LOG.info("healthy again; pinging the watchdog")
+                    self.status(status_before)
+                    status_before = None
                 self.send("WATCHDOG=1")
-                reported = False
-            elif not reported:
+            elif status_before is None:
                 _LOG.error("not pinging the watchdog: %s", problem)
+                status_before = self._status or ""
                 self.status(f"unhealthy: {problem}")
-                reported = True
             await asyncio.sleep(self.watchdog_s / 2)
 
 
