@@ -47,6 +47,8 @@ NATIVE = "autovoice"
 """`FileDescriptorName=` of the native protocol's socket."""
 SSIP = "ssip"
 """`FileDescriptorName=` of the Speech Dispatcher (SSIP) socket."""
+UNIT_NAMES = {"autovoice.socket": NATIVE, "autovoice-ssip.socket": SSIP}
+"""systemd names an fd after its socket unit when the unit sets no `FileDescriptorName=`."""
 LISTEN_FDS_START = 3
 BACKLOG = socket.SOMAXCONN
 """Connections that may wait to be accepted (e.g. while the voice loads); capped by the kernel."""
@@ -90,7 +92,8 @@ def inherited_sockets(environ: MutableMapping[str, str]) -> dict[str, socket.soc
     """The listening sockets passed to this process, by name, and the variables removed.
 
     An fd without a name (`LISTEN_FDNAMES` unset, or `unknown`) is the native socket when it is
-    the only one. Variables meant for another process (`LISTEN_PID` not ours) are ignored.
+    the only one; an fd named after our socket units (systemd's default name) counts as theirs.
+    Variables meant for another process (`LISTEN_PID` not ours) are ignored.
 
     Raises:
         ActivationError: an fd is not a listening Unix stream socket, a name repeats, or the
@@ -112,11 +115,15 @@ def inherited_sockets(environ: MutableMapping[str, str]) -> dict[str, socket.soc
     for index in range(int(count)):
         fd = LISTEN_FDS_START + index
         name = fd_names[index] if index < len(fd_names) else "unknown"
+        name = UNIT_NAMES.get(name, name)
         if name == "unknown" and int(count) == 1:
             name = NATIVE
         sock = _adopt(fd, name)
         if name in found:
-            raise ActivationError(f"two inherited sockets are named {name!r}")
+            raise ActivationError(
+                f"two inherited sockets are named {name!r} (one socket unit per socket, "
+                f"FileDescriptorName={NATIVE} and FileDescriptorName={SSIP})"
+            )
         if name not in (NATIVE, SSIP):
             _LOG.warning(
                 "ignoring inherited fd %d named %r (expected %s or %s)", fd, name, NATIVE, SSIP

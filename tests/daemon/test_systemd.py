@@ -277,3 +277,58 @@ def test_unit_files_verify(tmp_path):
     assert result.returncode == 0, result.stderr
     complaints = [line for line in result.stderr.splitlines() if any(u in line for u in UNITS)]
     assert not complaints, result.stderr
+
+
+def run_activated(tmp_path: Path, listen: list[str], command: list[str]) -> str:
+    """Run `command` under systemd-socket-activate on the sockets `listen` (its options), make
+    the first connection that starts it, and return what it wrote (stdout and stderr)."""
+    out = tmp_path / "out"
+    with out.open("w") as sink:
+        activator = subprocess.Popen(
+            ["systemd-socket-activate", *listen, "-EPYTHONPATH", *command],
+            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+        )
+    first = Path(next(arg.split("=", 1)[-1] for arg in listen if arg.startswith("--listen=")))
+    try:
+        wait_until(first.exists, 10, "the activator's socket")
+        kind = socket.SOCK_DGRAM if "--datagram" in listen else socket.SOCK_STREAM
+        with socket.socket(socket.AF_UNIX, kind) as client:
+            client.connect(str(first))
+            if kind == socket.SOCK_DGRAM:
+                client.send(b"hello")
+        activator.wait(60)
+    finally:
+        if activator.poll() is None:
+            activator.kill()
+            activator.wait(5)
+    return out.read_text()
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="needs systemd")
+def test_inherited_socket_names(tmp_path):
+    show = [sys.executable, "-c"] + [
+        "import os; from autovoice.daemon.listeners import inherited_sockets as s; "
+        "print('names', sorted(s(os.environ)), 'LISTEN_FDS' in os.environ)"
+    ]
+    # systemd names an fd after its unit when FileDescriptorName= is not set
+    units = [f"--listen={tmp_path / 'a.sock'}", f"--listen={tmp_path / 'b.sock'}"]
+    out = run_activated(tmp_path, [*units, "--fdname=autovoice.socket:autovoice-ssip.socket"], show)
+    assert "names ['autovoice', 'ssip'] False" in out, out
+    one = [f"--listen={tmp_path / 'c.sock'}"]  # a single socket without a name: the native one
+    assert "names ['autovoice'] False" in run_activated(tmp_path, one, show)
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="needs systemd")
+def test_unusable_inherited_sockets_stop_serve_with_one_line(tmp_path):
+    serve = [sys.executable, "-m", "autovoice", "serve", "--device", "null"]
+    both = [f"--listen={tmp_path / 'a.sock'}", f"--listen={tmp_path / 'b.sock'}"]
+    out = run_activated(tmp_path, [*both, "--fdname=autovoice:autovoice"], serve)
+    assert "autovoice: error: two inherited sockets are named 'autovoice'" in out, out
+    datagram = [f"--listen={tmp_path / 'd.sock'}", "--datagram", "--fdname=autovoice"]
+    out = run_activated(tmp_path, datagram, serve)
+    assert "is not a listening Unix stream socket" in out, out
+    assert "Traceback" not in out
