@@ -5,8 +5,10 @@ For each round and each source tree (its `autovoice` first on PYTHONPATH, so an 
 be compared with a new one in one run, interleaved): exec `python -m autovoice serve --device
 null`, time exec -> the `ready` line, read the daemon's CPU time and peak RSS (VmHWM) then, speak
 one sentence over the socket, read the peak RSS again, and say whether torch was mapped in.
+The daemons share a private cache directory (XDG_CACHE_HOME: the onnx engine's split graphs),
+so each tree's first start is a cold one; `--cold-cache` gives every start an empty one.
 
-    .venv/bin/python scripts/bench_startup.py [--rounds 5] [--tree PATH ...]
+    .venv/bin/python scripts/bench_startup.py [--rounds 5] [--tree PATH ...] [--cold-cache]
 """
 
 from __future__ import annotations
@@ -55,12 +57,12 @@ def _speak(path: Path) -> None:
             buf = buf[buf.rfind(b"\n") + 1 :]
 
 
-def run_once(tree: Path, workdir: Path) -> dict[str, float | bool]:
-    """One start, one sentence, one stop of the daemon from `tree`."""
+def run_once(tree: Path, workdir: Path, cache: Path) -> dict[str, float | bool]:
+    """One start, one sentence, one stop of the daemon from `tree` (caches under `cache`)."""
     sock = workdir / "bench.sock"
     config = workdir / "config.yaml"
     config.write_text("engine: auto\n")
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    env = dict(os.environ, PYTHONPATH=str(tree), XDG_CACHE_HOME=str(cache))
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "autovoice", "serve", "--device", "null"]
@@ -97,6 +99,12 @@ def run_once(tree: Path, workdir: Path) -> dict[str, float | bool]:
     }
 
 
+def _stats(runs: list[dict], key: str, unit: str = "", fmt: str = ".2f", edge=min) -> str:
+    """`median (edge)` of one figure over the runs."""
+    values = [float(r[key]) for r in runs]
+    return f"{statistics.median(values):{fmt}}{unit} ({edge(values):{fmt}}{unit})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -106,23 +114,27 @@ def main() -> None:
         type=Path,
         help="source tree whose autovoice to run (repeat to compare; default: this one)",
     )
+    parser.add_argument("--cold-cache", action="store_true", help="an empty cache every start")
     args = parser.parse_args()
     trees = args.tree or [Path(__file__).resolve().parent.parent]
     results: dict[Path, list[dict]] = {t: [] for t in trees}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.rounds):
-            for tree in trees:
-                results[tree].append(run_once(tree.resolve(), Path(tmp)))
+        for n in range(args.rounds):
+            for i, tree in enumerate(trees):
+                cache = Path(tmp) / (f"cache-{n}-{i}" if args.cold_cache else "cache")
+                results[tree].append(run_once(tree.resolve(), Path(tmp), cache))
     print(f"{args.rounds} rounds, interleaved; load average {os.getloadavg()[0]:.2f}")
-    print("tree | ready s (median, min-max) | CPU s to ready | peak RSS: at ready | after speaking")
+    print(
+        "tree | ready s: median (min-max) | CPU s to ready: median (min) | "
+        "peak RSS at ready: median (max) | after speaking: median (max) | torch"
+    )
     for tree, runs in results.items():
-        ready = [r["ready_s"] for r in runs]
+        ready = [float(r["ready_s"]) for r in runs]
         print(
             f"{tree} | {statistics.median(ready):.2f} ({min(ready):.2f}-{max(ready):.2f}) | "
-            f"{statistics.median(r['cpu_s'] for r in runs):.2f} | "
-            f"{max(r['peak_ready_mb'] for r in runs):.0f} MB | "
-            f"{max(r['peak_spoken_mb'] for r in runs):.0f} MB | "
-            f"torch {'loaded' if any(r['torch'] for r in runs) else 'not loaded'}"
+            f"{_stats(runs, 'cpu_s')} | {_stats(runs, 'peak_ready_mb', ' MB', '.0f', max)} | "
+            f"{_stats(runs, 'peak_spoken_mb', ' MB', '.0f', max)} | "
+            f"{'loaded' if any(r['torch'] for r in runs) else 'not loaded'}"
         )
 
 

@@ -15,6 +15,7 @@ Thread: loading runs on the caller's thread (start-up or reload). RT-safe: no.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,9 +39,15 @@ GPU_ENGINES = frozenset({"tensorrt", "cuda-graph", "torch-cuda"})
 
 def _load_onnx(voice: VoiceInfo, config: AppConfig) -> Backend:
     from autovoice.engines.onnx_backend import OnnxBackend
+    from autovoice.engines.onnx_cache import default_split_cache_dir
 
     return OnnxBackend.load(
-        voice.model_path, voice.hop_samples, config.engines.onnx.threads, voice=voice
+        voice.model_path,
+        voice.hop_samples,
+        config.engines.onnx.threads,
+        voice=voice,
+        # The cache location is read from the environment, as the TensorRT plans' is.
+        cache_dir=default_split_cache_dir(os.environ),
     )
 
 
