@@ -223,12 +223,13 @@ def _split(model_path: Path, voice: Any) -> tuple[dict[str, bytes], dict[str, An
 
 
 def _onnx_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """Which `onnx` would split (its package file and time: cheaper than its metadata)."""
+    import importlib.util
 
-    try:
-        return version("onnx")
-    except PackageNotFoundError:
+    spec = importlib.util.find_spec("onnx")
+    if spec is None or spec.origin is None:
         return "?"
+    return f"{spec.origin}@{os.stat(spec.origin).st_mtime_ns}"
 
 
 def split_prior_and_flow(encoder_model: Any, z_name: str) -> tuple[Any, Any] | None:
