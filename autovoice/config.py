@@ -137,7 +137,9 @@ class AppConfig:
     voice: str = "default"
     """Voice name or .onnx path."""
     voices_dir: str | None = None
-    """Extra directory of voices."""
+    """Directory of voices; None = $XDG_DATA_HOME/autovoice/voices."""
+    catalogue: str | None = None
+    """Base URL of the voice catalogue (a piper-voices layout); None = piper-voices."""
     speaker: int | str | None = None
     """Speaker id or name for multi-speaker voices."""
     engine: str = field(default="auto", metadata=_choice(*ENGINE_NAMES))

@@ -15,6 +15,7 @@ from autovoice.config import AppConfig
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.player import Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
+from autovoice.engines.voice_registry import VoiceRegistry
 
 __all__ = ["DaemonCore"]
 
@@ -70,4 +71,9 @@ class DaemonCore(Protocol):
 
     def voices(self) -> list[dict[str, Any]]:
         """The voices this config can use, as JSON-ready dicts (the daemon's voice first)."""
+        ...
+
+    def voice_registry(self) -> VoiceRegistry:
+        """The voices this config can use (`VoiceRegistry.voices()` -> `VoiceInfo`s, `find`),
+        current: voices installed or removed while the daemon runs show at once."""
         ...

@@ -36,7 +36,9 @@ from autovoice.daemon.notify import Notifier
 from autovoice.daemon.outbox import Connection
 from autovoice.daemon.player import Output, Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
-from autovoice.engines import Synthesizer, list_voices
+from autovoice.engines import Synthesizer
+from autovoice.engines.voice import voices_dir_path
+from autovoice.engines.voice_registry import VoiceRegistry
 
 __all__ = ["Daemon", "ServeOptions", "make_output"]
 
@@ -126,6 +128,7 @@ class Daemon:
         self._voice_line = ""
         self.ssip: Any = None
         """The SSIP listener (`autovoice.daemon.ssip.server.SsipServer`) when enabled."""
+        self._registry = VoiceRegistry(config.voices_dir)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -418,11 +421,19 @@ class Daemon:
         out.update(self.metrics.snapshot())
         return out
 
+    def voice_registry(self) -> VoiceRegistry:
+        """The voices the current config can use (`VoiceRegistry.voices`, `find`), rescanned
+        when the voices directory changes, so voices installed while the daemon runs are
+        listed and found at once (native `voices`, SSIP, Wyoming `info`)."""
+        if self._registry.directory != voices_dir_path(self.config.voices_dir):
+            self._registry = VoiceRegistry(self.config.voices_dir)  # a reload moved voices_dir
+        return self._registry
+
     def voices(self) -> list[dict[str, Any]]:
         """The voices this config can use, as JSON-ready dicts (the daemon's voice first)."""
         current = self.player.info().get("voice") if self.player else None
         found = []
-        for v in list_voices(self.config):
+        for v in self.voice_registry().voices():
             found.append(
                 {
                     "name": v.name,

@@ -20,7 +20,6 @@ import logging
 import os
 import socket
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from autovoice.daemon.ssip.commands import Commands, Target, VoiceEntry, pick_vo
 from autovoice.daemon.ssip.marks import MarkTimer, Track
 from autovoice.daemon.ssip.session import Session, pitch_factor, rate_multiplier, volume_factor
 from autovoice.daemon.ssip.ssml import Message
-from autovoice.engines import SpeakOptions, list_voices
+from autovoice.engines import SpeakOptions
 
 __all__ = ["SsipPayload", "SsipServer"]
 
@@ -47,8 +46,6 @@ _LOG = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 16
 """Bytes read from a socket at a time."""
-VOICES_TTL_S = 5.0
-"""How long the voice list is reused before it is read again."""
 NO_DEFAULT_LANGUAGES = ("c", "posix", "")
 """Locale names that do not ask for a language (spd-say sends `C` under LANG=C.UTF-8)."""
 
@@ -82,7 +79,6 @@ class SsipServer:
         self._conns: dict[int, Connection] = {}
         self._tracks: dict[int, Track] = {}
         self._marks = MarkTimer(self._tracks.get, self._send_mark)
-        self._voices: tuple[float, list[VoiceEntry]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -179,16 +175,12 @@ class SsipServer:
 
     def voices(self) -> list[VoiceEntry]:
         """The daemon's voices (its configured one first) as SSIP lists them."""
-        now = time.monotonic()
-        if self._voices is not None and now - self._voices[0] < VOICES_TTL_S:
-            return self._voices[1]
         current = self.daemon.player.info().get("voice") if self.daemon.player else None
         found = [
             VoiceEntry(v.name, v.language.replace("_", "-"), "none")
-            for v in list_voices(self.daemon.config)
+            for v in self.daemon.voice_registry().voices()  # rescans only when files changed
         ]
         found.sort(key=lambda v: v.name != current)
-        self._voices = (now, found)
         return found
 
     def _default_language(self) -> str:
