@@ -132,11 +132,16 @@ def _run_client(args: argparse.Namespace, action) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     """`autovoice serve`: run the daemon until SIGTERM/SIGINT."""
     from autovoice.cli_options import load_app_config
+    from autovoice.daemon.listeners import NATIVE, SSIP, inherited_sockets, socket_path
+    from autovoice.daemon.notify import Notifier
     from autovoice.daemon.paths import ENV_SOCKET, SocketInUse, default_socket_path
     from autovoice.daemon.server import Daemon, ServeOptions
 
     config = load_app_config(args)
-    if args.socket:
+    inherited = inherited_sockets(os.environ)  # socket activation: sockets bound by systemd
+    if NATIVE in inherited:
+        path, private = socket_path(inherited[NATIVE]), False
+    elif args.socket:
         path, private = Path(args.socket), False
     elif config.daemon.socket:
         path, private = Path(config.daemon.socket), False
@@ -144,7 +149,9 @@ def run_serve(args: argparse.Namespace) -> int:
         path = default_socket_path(os.environ)
         private = not os.environ.get(ENV_SOCKET)
     ssip_path = None
-    if args.ssip is not None:
+    if SSIP in inherited:
+        ssip_path = socket_path(inherited[SSIP])
+    elif args.ssip is not None:
         from autovoice.daemon.ssip import ssip_path_from_env
 
         try:
@@ -164,6 +171,8 @@ def run_serve(args: argparse.Namespace) -> int:
         private_dir=private,
         load_config=lambda: load_app_config(args),
         ssip_path=ssip_path,
+        inherited=inherited,
+        notifier=Notifier.from_environ(os.environ),
         front_ends=(wyoming,) if wyoming is not None else (),
     )
     try:
