@@ -132,7 +132,7 @@ def _run_client(args: argparse.Namespace, action) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     """`autovoice serve`: run the daemon until SIGTERM/SIGINT."""
     from autovoice.cli_options import load_app_config
-    from autovoice.daemon.listeners import NATIVE, SSIP, inherited_sockets, socket_path
+    from autovoice.daemon.listeners import NATIVE, SSIP, WYOMING, inherited_sockets, socket_path
     from autovoice.daemon.notify import Notifier
     from autovoice.daemon.paths import ENV_SOCKET, SocketInUse, default_socket_path
     from autovoice.daemon.server import Daemon, ServeOptions
@@ -162,7 +162,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from autovoice.daemon.wyoming.options import front_end_factory
 
     try:
-        wyoming = front_end_factory(args, config)
+        wyoming = front_end_factory(args, config, inherited.get(WYOMING))
     except ValueError as exc:
         print(f"autovoice: error: --wyoming: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,9 +4,10 @@ bound here when started by hand, before the voice loads.
 Socket activation: systemd (or `systemd-socket-activate`) binds the sockets and passes them as
 fds 3, 4, ... with `LISTEN_PID` (this process), `LISTEN_FDS` (how many) and `LISTEN_FDNAMES`
 (their `FileDescriptorName=`s, colon-separated): `autovoice` is the native socket, `ssip`
-Speech Dispatcher's. Either way a listener exists before the voice is loaded, so a client that
-connects meanwhile waits in the socket's backlog, request and all, and is served once the
-daemon accepts; nothing is refused or lost.
+Speech Dispatcher's, `wyoming` the Wyoming front-end's (TCP or Unix; that front-end serves it,
+without the lock and file rules below). Either way a listener exists before the voice is
+loaded, so a client that connects meanwhile waits in the socket's backlog, request and all, and
+is served once the daemon accepts; nothing is refused or lost.
 
 Bound here: the same checks as always (0700 directory, a stale socket replaced, a live one or a
 second daemon refused through `<socket>.lock`), the socket made 0600. Inherited: the lock is
@@ -33,6 +34,7 @@ from autovoice.errors import AutoVoiceError
 __all__ = [
     "NATIVE",
     "SSIP",
+    "WYOMING",
     "ActivationError",
     "Listener",
     "adopt",
@@ -47,7 +49,13 @@ NATIVE = "autovoice"
 """`FileDescriptorName=` of the native protocol's socket."""
 SSIP = "ssip"
 """`FileDescriptorName=` of the Speech Dispatcher (SSIP) socket."""
-UNIT_NAMES = {"autovoice.socket": NATIVE, "autovoice-ssip.socket": SSIP}
+WYOMING = "wyoming"
+"""`FileDescriptorName=` of the Wyoming socket (TCP, e.g. port 10200, or Unix)."""
+UNIT_NAMES = {
+    "autovoice.socket": NATIVE,
+    "autovoice-ssip.socket": SSIP,
+    "autovoice-wyoming.socket": WYOMING,
+}
 """systemd names an fd after its socket unit when the unit sets no `FileDescriptorName=`."""
 LISTEN_FDS_START = 3
 BACKLOG = socket.SOMAXCONN
@@ -122,11 +130,16 @@ def inherited_sockets(environ: MutableMapping[str, str]) -> dict[str, socket.soc
         if name in found:
             raise ActivationError(
                 f"two inherited sockets are named {name!r} (one socket unit per socket, "
-                f"FileDescriptorName={NATIVE} and FileDescriptorName={SSIP})"
+                f"FileDescriptorName={NATIVE}, {SSIP} or {WYOMING})"
             )
-        if name not in (NATIVE, SSIP):
+        if name not in (NATIVE, SSIP, WYOMING):
             _LOG.warning(
-                "ignoring inherited fd %d named %r (expected %s or %s)", fd, name, NATIVE, SSIP
+                "ignoring inherited fd %d named %r (expected %s, %s or %s)",
+                fd,
+                name,
+                NATIVE,
+                SSIP,
+                WYOMING,
             )
             sock.close()
             continue
@@ -135,17 +148,21 @@ def inherited_sockets(environ: MutableMapping[str, str]) -> dict[str, socket.soc
 
 
 def _adopt(fd: int, name: str) -> socket.socket:
-    """The listening Unix stream socket at `fd` (close-on-exec from now on)."""
+    """The listening stream socket at `fd` (close-on-exec from now on): Unix, or for Wyoming
+    also TCP."""
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
         raise ActivationError(f"inherited fd {fd} ({name}) is not a socket: {exc}") from exc
     listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM or not listening:
+    wyoming = name == WYOMING
+    families = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6) if wyoming else (socket.AF_UNIX,)
+    if sock.family not in families or sock.type != socket.SOCK_STREAM or not listening:
         sock.detach()
         raise ActivationError(
-            f"inherited fd {fd} ({name}) is not a listening Unix stream socket "
-            "(the socket unit needs ListenStream=/path)"
+            f"inherited fd {fd} ({name}) is not a listening "
+            f"{'TCP or Unix' if wyoming else 'Unix'} stream socket "
+            f"(the socket unit needs ListenStream={'PORT or /path' if wyoming else '/path'})"
         )
     sock.set_inheritable(False)
     return sock

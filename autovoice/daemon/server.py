@@ -39,8 +39,9 @@ from autovoice.daemon.player import Output, Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
 from autovoice.daemon.synthesis_pool import SynthesisPool
 from autovoice.engines import Synthesizer
-from autovoice.engines.voice import voices_dir_path
+from autovoice.engines.voice import resolve_voice, voices_dir_path
 from autovoice.engines.voice_registry import VoiceRegistry
+from autovoice.errors import VoiceError
 
 __all__ = ["Daemon", "ServeOptions", "make_output"]
 
@@ -85,8 +86,10 @@ class ServeOptions:
             used instead of binding `socket_path` / `ssip_path`.
         notifier: Tells the service manager about readiness, reloads and shutdown.
         front_ends: More protocol front-ends: `make(daemon)` -> an object with `async start()`
-            (raises AutoVoiceError when it cannot listen) and `async close()`; started before
-            the `ready` line, closed at shutdown. They use the daemon's core API (`DaemonCore`).
+            (raises AutoVoiceError when it cannot listen), `ready()` and `async close()`;
+            started before the voice loads (what needs no voice may be answered meanwhile:
+            `voices()`), told `ready()` once it is loaded (`player` set, `synthesis` usable),
+            closed at shutdown. They use the daemon's core API (`DaemonCore`).
     """
 
     socket_path: Path
@@ -154,26 +157,7 @@ class Daemon:
         try:
             if options.ssip_path is not None or SSIP in options.inherited:
                 self._ssip_listener = self._listen(SSIP, options.ssip_path, False)
-            self._notify.status(f"loading voice {self.config.voice}")
-            started = time.monotonic()
-            synth = Synthesizer.load(self.config)
-            _LOG.info(
-                "voice %s (%d Hz) on %s loaded in %.2f s",
-                synth.voice.name,
-                synth.sample_rate,
-                synth.engine_name,
-                time.monotonic() - started,
-            )
-            self.player = Player(
-                self.scheduler,
-                self.config,
-                synth,
-                self._make_output,
-                self._emit_threadsafe,
-                self.metrics,
-            )
-            self.player.start()
-            return asyncio.run(self._serve())
+            return asyncio.run(self._start_and_serve())
         finally:
             _LOG.debug("loop done")
             if self._synthesis is not None:
@@ -194,6 +178,43 @@ class Daemon:
         assert path is not None
         return bind(path, private_dir)
 
+    async def _start_and_serve(self) -> int:
+        """Start the front-ends, load the voice off the loop (so they can answer what needs no
+        voice meanwhile: Wyoming's `describe`), start the player, tell the front-ends, serve."""
+        self._notify.status(f"loading voice {self.config.voice}")
+        try:
+            for make_front_end in self.options.front_ends:
+                front_end = make_front_end(self)
+                await front_end.start()
+                self._front_ends.append(front_end)
+            started = time.monotonic()
+            loop = asyncio.get_running_loop()
+            synth = await loop.run_in_executor(None, Synthesizer.load, self.config)
+            _LOG.info(
+                "voice %s (%d Hz) on %s loaded in %.2f s",
+                synth.voice.name,
+                synth.sample_rate,
+                synth.engine_name,
+                time.monotonic() - started,
+            )
+            self.player = Player(
+                self.scheduler,
+                self.config,
+                synth,
+                self._make_output,
+                self._emit_threadsafe,
+                self.metrics,
+            )
+            self.player.start()
+        except BaseException:
+            for front_end in self._front_ends:
+                with contextlib.suppress(Exception):
+                    await front_end.close()
+            raise
+        for front_end in self._front_ends:
+            front_end.ready()
+        return await self._serve()
+
     async def _serve(self) -> int:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
@@ -208,10 +229,6 @@ class Daemon:
 
             self.ssip = SsipServer(self)
             await self.ssip.start(self._ssip_listener)
-        for make_front_end in self.options.front_ends:
-            front_end = make_front_end(self)
-            await front_end.start()
-            self._front_ends.append(front_end)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._request_shutdown, sig)
         self._loop.add_signal_handler(signal.SIGHUP, self._request_reload)
@@ -464,9 +481,18 @@ class Daemon:
             self._registry = VoiceRegistry(self.config.voices_dir)  # a reload moved voices_dir
         return self._registry
 
+    def _configured_voice(self) -> str | None:
+        """The name of the configured voice (before it is loaded), None if it cannot be found."""
+        try:
+            return resolve_voice(self.config.voice, self.config.voices_dir).name.removesuffix(
+                ".onnx"
+            )
+        except VoiceError:
+            return None
+
     def voices(self) -> list[dict[str, Any]]:
         """The voices this config can use, as JSON-ready dicts (the daemon's voice first)."""
-        current = self.player.info().get("voice") if self.player else None
+        current = self.player.info().get("voice") if self.player else self._configured_voice()
         found = []
         for v in self.voice_registry().voices():
             found.append(

@@ -32,7 +32,12 @@ from tests.daemon.conftest import LOUD, wait_until, write_config
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 SCRIPTS = REPO_ROOT / "scripts"
-UNITS = ("autovoice.socket", "autovoice-ssip.socket", "autovoice.service")
+UNITS = (
+    "autovoice.socket",
+    "autovoice-ssip.socket",
+    "autovoice-wyoming.socket",
+    "autovoice.service",
+)
 WATCHDOG_S = 0.4
 
 
@@ -320,6 +325,9 @@ def test_inherited_socket_names(tmp_path):
     assert "names ['autovoice', 'ssip'] False" in out, out
     one = [f"--listen={tmp_path / 'c.sock'}"]  # a single socket without a name: the native one
     assert "names ['autovoice'] False" in run_activated(tmp_path, one, show)
+    tcp = [f"--listen={tmp_path / 'd.sock'}", "--listen=127.0.0.1:0"]  # Wyoming may be TCP
+    out = run_activated(tmp_path, [*tcp, "--fdname=autovoice:autovoice-wyoming.socket"], show)
+    assert "names ['autovoice', 'wyoming'] False" in out, out
 
 
 @pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="needs systemd")

@@ -52,6 +52,26 @@ def test_config_key_and_flags() -> None:
         front_end_factory(parse("--wyoming", "udp://h:1"), off)
 
 
+def test_an_inherited_socket_is_served_with_or_without_a_uri(caplog) -> None:
+    """systemd's `wyoming` socket needs no --wyoming, and wins over one (logged when it
+    differs), as the native and SSIP sockets win over --socket and --ssip."""
+    off = config_from_dict({})
+    with socket.socket(socket.AF_INET6) as sock:
+        sock.bind(("::", 0))
+        sock.listen()
+        uri = f"tcp://[::]:{sock.getsockname()[1]}"
+        options = front_end_factory(parse(), off, sock)(object()).options
+        assert options.uri == uri and options.sock is sock
+        assert parse_uri(options.uri)[0] == "tcp"
+        asked = parse("--wyoming", "tcp://127.0.0.1:1", "--zeroconf")
+        options = front_end_factory(asked, off, sock)(object()).options
+        assert options.uri == uri and options.sock is sock and options.zeroconf
+        assert f"serving the socket systemd passed ({uri}), not tcp://127.0.0.1:1" in caplog.text
+        caplog.clear()
+        front_end_factory(parse("--wyoming", uri), off, sock)
+        assert "not tcp" not in caplog.text
+
+
 def test_bad_uri_stops_serve_with_one_line(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "autovoice", "serve", "--socket", str(tmp_path / "s.sock")]

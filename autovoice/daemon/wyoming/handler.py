@@ -61,6 +61,7 @@ class Front(Protocol):
     def pool(self) -> SynthesisPool: ...
     @property
     def max_text_bytes(self) -> int: ...
+    async def wait_ready(self) -> None: ...
     async def info_event(self) -> Event: ...
     async def voice_name(self, choice: VoiceChoice) -> str | None: ...
 
@@ -206,6 +207,9 @@ class WyomingHandler(AsyncEventHandler):
     async def _serve(self, request: Request) -> None:
         """Synthesise one request and send its audio."""
         front = self._front
+        await front.wait_ready()  # the daemon's voice is loaded (started before it, under systemd)
+        if request.cancelled:
+            return
         try:
             name = await front.voice_name(request.voice)
             options = SpeakOptions(speaker=request.voice.speaker)

@@ -7,12 +7,16 @@ Thread: main thread. RT-safe: no.
 from __future__ import annotations
 
 import argparse
+import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
 from autovoice.config import AppConfig
 
-__all__ = ["add_serve_options", "front_end_factory"]
+__all__ = ["add_serve_options", "front_end_factory", "socket_uri"]
+
+_LOG = logging.getLogger(__name__)
 
 
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
@@ -33,25 +37,48 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def front_end_factory(args: argparse.Namespace, config: AppConfig) -> Callable[[Any], Any] | None:
+def front_end_factory(
+    args: argparse.Namespace, config: AppConfig, inherited: socket.socket | None = None
+) -> Callable[[Any], Any] | None:
     """`make(daemon)` for the Wyoming front-end the options and config ask for, or None.
 
+    `inherited` is the `wyoming` socket passed by the service manager: it is served even
+    without `--wyoming`, and wins over a `--wyoming` / `wyoming.uri` address (as the native and
+    SSIP sockets do; a different address is logged as ignored).
+
     Raises:
-        ValueError: a bad URI, or `--zeroconf` without a Wyoming URI.
+        ValueError: a bad URI, or `--zeroconf` without a Wyoming URI or socket.
     """
     from autovoice.daemon.wyoming.server import WyomingOptions, WyomingServer, parse_uri
 
     wyoming = config.wyoming
     uri = getattr(args, "wyoming", None) or wyoming.uri
     zeroconf_arg = getattr(args, "zeroconf", None)
-    if uri is None:
+    if uri is None and inherited is None:
         if zeroconf_arg is not None:
             raise ValueError("--zeroconf announces the Wyoming server: give --wyoming URI too")
         return None
-    parse_uri(uri)
+    if uri is not None:
+        parse_uri(uri)
+    if inherited is not None:
+        passed = socket_uri(inherited)
+        if uri is not None and uri != passed:
+            _LOG.warning("wyoming: serving the socket systemd passed (%s), not %s", passed, uri)
+        uri = passed
     options = WyomingOptions(
         uri=uri,
         zeroconf=zeroconf_arg is not None or wyoming.zeroconf,
         zeroconf_name=zeroconf_arg or wyoming.zeroconf_name,
+        sock=inherited,
     )
     return lambda daemon: WyomingServer(daemon, options)
+
+
+def socket_uri(sock: socket.socket) -> str:
+    """The Wyoming URI of a listening socket: tcp://HOST:PORT or unix://PATH."""
+    address = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        name = address.decode(errors="replace") if isinstance(address, bytes) else address
+        return f"unix://{name}"
+    host = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
+    return f"tcp://{host}:{address[1]}"

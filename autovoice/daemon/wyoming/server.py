@@ -5,6 +5,11 @@ It uses the daemon's public API only: `voices()` for `info`, `synthesis` (the wo
 that makes audio for clients that take it back), `closing`, `config`. Listening is the
 `wyoming` library's server (`AsyncServer.from_uri`); each connection is a `WyomingHandler`.
 With `zeroconf`, a TCP server is announced as `_wyoming._tcp` so Home Assistant finds it.
+Under systemd the socket may come bound (`WyomingOptions.sock`, `FileDescriptorName=wyoming`).
+
+Before the voice is loaded: the daemon starts this front-end first, so `describe` is answered
+at once from the voice files (Home Assistant gives up on a `describe` after about a second);
+requests wait, unread by the pool, until the daemon calls `ready()`, and are served then.
 
 Thread: event loop. RT-safe: no.
 """
@@ -18,6 +23,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -51,11 +57,14 @@ class WyomingOptions:
         uri: `tcp://HOST:PORT` or `unix://PATH`.
         zeroconf: Announce a TCP server as `_wyoming._tcp` (needs the zeroconf package).
         zeroconf_name: The announced name (None: "autovoice-" + host name).
+        sock: A listening socket passed by the service manager, served instead of binding
+            `uri` (then `uri` is its address).
     """
 
     uri: str
     zeroconf: bool = False
     zeroconf_name: str | None = None
+    sock: socket.socket | None = None
 
 
 def parse_uri(uri: str) -> tuple[str, str, int]:
@@ -98,6 +107,7 @@ class WyomingServer:
         self._voices_at_s = -VOICES_TTL_S
         self._voices_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._ready: asyncio.Event | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -109,13 +119,16 @@ class WyomingServer:
         except ValueError as exc:
             raise AutoVoiceError(f"--wyoming: {exc}") from exc
         self._voices_lock = asyncio.Lock()
+        self._ready = asyncio.Event()
         await self._refresh_voices()
-        if kind == "unix":
+        if self.options.sock is not None:
+            server: AsyncServer = _InheritedServer(self.options.sock)
+        elif kind == "unix":
             _check_unix_path(Path(where))
-            server: AsyncServer = AsyncUnixServer(where)
+            server = AsyncUnixServer(where)
         else:
             server = AsyncTcpServer(where, port)
-        old_umask = os.umask(0o177) if kind == "unix" else None
+        old_umask = os.umask(0o177) if kind == "unix" and self.options.sock is None else None
         try:
             await server.start(lambda r, w: WyomingHandler(r, w, self))
         except OSError as exc:
@@ -136,6 +149,20 @@ class WyomingServer:
                 )
                 await self._announcement.start()
 
+    def ready(self) -> None:
+        """The daemon's voice is loaded: read the voices again (now one is active), then serve
+        the requests that waited."""
+        task = asyncio.get_running_loop().create_task(self._on_ready())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_ready(self) -> None:
+        assert self._ready is not None
+        try:
+            await self._refresh_voices(force=True)
+        finally:
+            self._ready.set()
+
     async def close(self) -> None:
         """Stop announcing and listening; open connections end (their work is cancelled)."""
         if self._announcement is not None:
@@ -153,6 +180,11 @@ class WyomingServer:
     def closing(self) -> bool:
         """True once the daemon shuts down."""
         return bool(self._daemon.closing)
+
+    async def wait_ready(self) -> None:
+        """Return once the daemon's voice is loaded (at once after that)."""
+        assert self._ready is not None
+        await self._ready.wait()
 
     @property
     def pool(self) -> SynthesisPool:
@@ -222,6 +254,33 @@ class WyomingServer:
             loop = asyncio.get_running_loop()
             self._voices = await loop.run_in_executor(None, self._daemon.voices)
             self._voices_at_s = time.monotonic()
+
+
+class _InheritedServer(AsyncServer):
+    """A Wyoming server on a socket the service manager bound (TCP or Unix); its file, if any,
+    is left in place at exit (it belongs to the service manager)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        self._server: asyncio.AbstractServer | None = None
+
+    async def run(self, handler_factory: Any) -> None:
+        await self.start(handler_factory)
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def start(self, handler_factory: Any) -> None:
+        callback = partial(self._handler_callback, handler_factory)
+        if self._sock.family == socket.AF_UNIX:
+            self._server = await asyncio.start_unix_server(callback, sock=self._sock)
+        else:
+            self._server = await asyncio.start_server(callback, sock=self._sock)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._server is not None:
+            self._server.close()
 
 
 def _check_unix_path(path: Path) -> None:
