@@ -28,6 +28,7 @@ from autovoice.daemon.notify import Notifier
 from autovoice.daemon.testing import RawConnection
 from tests.audio_fixtures import REPO_ROOT, AudioEnv
 from tests.daemon.conftest import LOUD, wait_until, write_config
+from tests.wyoming.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -325,7 +326,7 @@ def test_inherited_socket_names(tmp_path):
     assert "names ['autovoice', 'ssip'] False" in out, out
     one = [f"--listen={tmp_path / 'c.sock'}"]  # a single socket without a name: the native one
     assert "names ['autovoice'] False" in run_activated(tmp_path, one, show)
-    tcp = [f"--listen={tmp_path / 'd.sock'}", "--listen=127.0.0.1:0"]  # Wyoming may be TCP
+    tcp = [f"--listen={tmp_path / 'd.sock'}", f"--listen=127.0.0.1:{free_port()}"]  # TCP too
     out = run_activated(tmp_path, [*tcp, "--fdname=autovoice:autovoice-wyoming.socket"], show)
     assert "names ['autovoice', 'wyoming'] False" in out, out
 
