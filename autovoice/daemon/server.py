@@ -86,10 +86,11 @@ class ServeOptions:
             used instead of binding `socket_path` / `ssip_path`.
         notifier: Tells the service manager about readiness, reloads and shutdown.
         front_ends: More protocol front-ends: `make(daemon)` -> an object with `async start()`
-            (raises AutoVoiceError when it cannot listen), `ready()` and `async close()`;
+            (raises AutoVoiceError when it cannot listen), `async ready()` and `async close()`;
             started before the voice loads (what needs no voice may be answered meanwhile:
-            `voices()`), told `ready()` once it is loaded (`player` set, `synthesis` usable),
-            closed at shutdown. They use the daemon's core API (`DaemonCore`).
+            `voices()`), awaited `ready()` once it is loaded (`player` set, `synthesis` usable;
+            before the `ready` line), closed at shutdown. They use the daemon's core API
+            (`DaemonCore`).
     """
 
     socket_path: Path
@@ -206,13 +207,13 @@ class Daemon:
                 self.metrics,
             )
             self.player.start()
+            for front_end in self._front_ends:
+                await front_end.ready()
         except BaseException:
             for front_end in self._front_ends:
                 with contextlib.suppress(Exception):
                     await front_end.close()
             raise
-        for front_end in self._front_ends:
-            front_end.ready()
         return await self._serve()
 
     async def _serve(self) -> int:
