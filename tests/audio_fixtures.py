@@ -170,6 +170,37 @@ def start_pulse_server(d: Path, rate_hz: int = NULL_SINK_RATE_HZ) -> PulseServer
     )
 
 
+def enable_suspend_on_idle(server: PulseServer, timeout_s: int = 1) -> None:
+    """Load module-suspend-on-idle, as desktop PulseAudio does (PipeWire does the same): a sink
+    without a running stream is suspended after `timeout_s`."""
+    exe = _need("pactl", "pulseaudio-utils")
+    subprocess.run(
+        [exe, "load-module", "module-suspend-on-idle", f"timeout={timeout_s}"],
+        env=_child_env(server.vars),
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
+
+
+def sink_state(server: PulseServer) -> str:
+    """The test sink's state as `pactl list sinks short` says: RUNNING, IDLE or SUSPENDED."""
+    exe = _need("pactl", "pulseaudio-utils")
+    out = subprocess.run(
+        [exe, "list", "sinks", "short"],
+        env=_child_env(server.vars),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) > 1 and fields[1] == server.sink:
+            return fields[-1]
+    raise RuntimeError(f"sink {server.sink} not listed: {out!r}")
+
+
 @pytest.fixture(scope="session")
 def pulse_server(tmp_path_factory: pytest.TempPathFactory):
     """A private PulseAudio (paced null sink, 48 kHz) for the whole session."""

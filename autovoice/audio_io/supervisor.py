@@ -128,7 +128,7 @@ class StreamSupervisor:
         # Idle bookkeeping (event thread), except `_wake_gen`, which `wake` bumps from any thread.
         self._wake_gen = 0
         self._seen_wake_gen = 0
-        self._busy_mono = 0.0
+        self._idle_since: float | None = None
         self._backoff = RECONNECT_INITIAL_S
         self._next_try = 0.0
 
@@ -143,7 +143,6 @@ class StreamSupervisor:
         """
         self._sd = import_sounddevice(self._device)
         self._open_stream(first=True)
-        self._busy_mono = time.monotonic()
         self._thread = threading.Thread(
             target=self._event_loop, name="autovoice-audio-events", daemon=True
         )
@@ -271,7 +270,9 @@ class StreamSupervisor:
         now = time.monotonic()
         busy = self._busy()
         if busy:
-            self._busy_mono = now
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = now  # nothing left to hand over: the idle timer starts
         if state == "idle":
             self._settle_idle(now)
             if busy:
@@ -304,10 +305,10 @@ class StreamSupervisor:
         return woken or queued or self._renderer.slot_tail != self._book.head_seq
 
     def _idle_due(self, now: float) -> bool:
-        if self._idle_stop_s <= 0:
+        if self._idle_stop_s <= 0 or self._idle_since is None:
             return False
         wait_s = max(self._idle_stop_s, self.latency_s + 2 * self._block_s)
-        return now - self._busy_mono >= wait_s
+        return now - self._idle_since >= wait_s
 
     def _enter_idle(self) -> None:
         """Stop the stream (kept open) and sleep until `wake`."""
