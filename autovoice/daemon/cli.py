@@ -26,7 +26,7 @@ def add_subcommands(subparsers: Any) -> None:
 
     Each parser gets `handler=fn` where `fn(args) -> int` is the exit code.
     """
-    from autovoice.cli import add_synthesis_options
+    from autovoice.cli_options import add_synthesis_options
     from autovoice.daemon.protocol import PRIORITIES
 
     serve = subparsers.add_parser("serve", help="run the speech daemon (prints `ready` when up)")
@@ -122,7 +122,7 @@ def _run_client(args: argparse.Namespace, action) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """`autovoice serve`: run the daemon until SIGTERM/SIGINT."""
-    from autovoice.cli import load_app_config
+    from autovoice.cli_options import load_app_config
     from autovoice.daemon.paths import ENV_SOCKET, SocketInUse, default_socket_path
     from autovoice.daemon.server import Daemon, ServeOptions
 

@@ -1,8 +1,10 @@
 """The daemon: an asyncio Unix-socket server in front of the scheduler and the player thread.
 
 This module is the daemon's lifecycle (start-up, signals, SIGHUP reload, shutdown), its accepting
-of connections (peer credentials checked) and the public API the request handlers and the SSIP
-listener use; reading and answering a connection's requests is `autovoice.daemon.connection`.
+of connections (peer credentials checked) and the core API the protocol front-ends use
+(`Daemon` implements `autovoice.daemon.core.DaemonCore`; the front-ends import only that, never
+this module): reading and answering a native connection's requests is
+`autovoice.daemon.connection`, SSIP is `autovoice.daemon.ssip.server`.
 Events from the player and audio threads reach the loop through `call_soon_threadsafe`.
 
 Thread: the event loop, except `Daemon.run` (main thread) and what it starts. RT-safe: no.
@@ -27,14 +29,9 @@ from typing import Any
 
 from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
-from autovoice.daemon.connection import (
-    READ_SIZE,
-    Connection,
-    RequestHandler,
-    reply_error,
-    server_version,
-)
+from autovoice.daemon.connection import READ_SIZE, RequestHandler, reply_error, server_version
 from autovoice.daemon.metrics import Metrics
+from autovoice.daemon.outbox import Connection
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.player import Output, Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance

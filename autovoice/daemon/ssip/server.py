@@ -24,9 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from autovoice.daemon import protocol as p
+from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.outbox import Connection
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.playback import Anchor, MarkSamples
 from autovoice.daemon.player import Continued, SpeakPayload
@@ -38,9 +40,6 @@ from autovoice.daemon.ssip.marks import MarkTimer, Track
 from autovoice.daemon.ssip.session import Session, pitch_factor, rate_multiplier, volume_factor
 from autovoice.daemon.ssip.ssml import Message
 from autovoice.engines import SpeakOptions, list_voices
-
-if TYPE_CHECKING:
-    from autovoice.daemon.server import Connection, Daemon
 
 __all__ = ["SsipPayload", "SsipServer"]
 
@@ -73,7 +72,7 @@ class SsipServer:
         daemon: The running daemon (its scheduler, player, config, metrics, id counter).
     """
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonCore) -> None:
         self.daemon = daemon
         self.commands = Commands(self, daemon.config.daemon.max_text_bytes)
         self.path: Path | None = None
@@ -136,8 +135,6 @@ class SsipServer:
     # -- connections -------------------------------------------------------------------------
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        from autovoice.daemon.server import Connection
-
         sock = writer.get_extra_info("socket")
         pid, uid = 0, -1
         with contextlib.suppress(OSError, AttributeError):
