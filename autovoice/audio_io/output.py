@@ -48,11 +48,12 @@ DEFAULT_FADE_S = 0.004
 class AudioOutput:
     """Plays mono float32 audio on a PortAudio device through a lock-free ring buffer.
 
-    The stream is opened by `start()`. After `idle_stop_s` with nothing to play it is stopped
-    (kept open; no callbacks, the sink may suspend), and `wake()` or the next `begin_utterance`
-    starts it again on the event thread, so an utterance never waits for a device to open if
-    `wake()` was called when it was accepted. Input at `input_rate_hz` is resampled (python-soxr,
-    streaming) to the device rate when they differ, and duplicated to the device's channels.
+    The stream is opened by `start()`. After `idle_stop_s` with nothing to play it is closed (no
+    callbacks, the device is free, the sink may suspend), and `wake()` or the next
+    `begin_utterance` reopens it on the event thread, so an utterance does not wait for the
+    device when `wake()` was called as it was accepted. Input at `input_rate_hz` is resampled
+    (python-soxr, streaming) to the device rate when they differ, and duplicated to the
+    device's channels.
 
     Args:
         input_rate_hz: Rate of the samples given to `write` (e.g. the voice's 22050).

@@ -8,11 +8,14 @@ starts the thread "autovoice-audio-events", which in turns:
 - after a failure, closes the stream and reopens it at the same rate with exponential back-off,
   re-initialising PortAudio first so a replugged card is found again; meanwhile it consumes the
   ring in real time (`Renderer.discard_elapsed`) so writers and waiters go on;
-- when nothing has played for `idle_stop_s` (no utterance outstanding, the ring empty), stops
-  the stream (kept open, so restarting is quick) and sleeps without a timeout: while idle there
-  are no callbacks and no periodic wake-ups, and PulseAudio/PipeWire may suspend the sink.
-  `wake()` (an utterance was accepted, or is being written) starts it again from this thread,
-  while the writer computes the first chunk. A stream lost while idle is reopened then.
+- when nothing has played for `idle_stop_s` (no utterance outstanding, the ring empty), closes
+  the stream and sleeps without a timeout: while idle there are no callbacks, no sound-server
+  connection and no periodic wake-ups, the device is free for other programs, and
+  PulseAudio/PipeWire may suspend the sink. `wake()` (an utterance was accepted, or is being
+  written) reopens it from this thread (~1-4 ms) while the writer computes the first chunk.
+  Closed, not merely stopped: PortAudio 19.6's ALSA host leaves a mutex locked when restarting
+  a stopped stream fails (the sound server went away meanwhile) and then aborts the process when
+  that stream is closed; a fresh open fails cleanly instead.
 """
 
 from __future__ import annotations
@@ -175,7 +178,7 @@ class StreamSupervisor:
             self._event_wake.set()
 
     # ------------------------------------------------------------------ the stream
-    def _open_stream(self, first: bool) -> None:
+    def _open_stream(self, first: bool, level: int = logging.INFO) -> None:
         sd = self._sd
         info = resolve_output_device(sd, self._device)
         index = int(info["index"])
@@ -221,7 +224,8 @@ class StreamSupervisor:
             self._close_stream()
             raise AudioDeviceError(self._device, f"cannot start output: {exc}") from exc
         self.state = "ok"
-        log.info(
+        log.log(
+            level,
             "audio output %r: %d Hz, %d ch, block %d, latency %.1f ms",
             self.device_name,
             rate,
@@ -235,8 +239,7 @@ class StreamSupervisor:
         if stream is None:
             return
         try:
-            if not stream.stopped:  # an idle stream is stopped already
-                stream.abort()
+            stream.abort()
         except Exception as exc:  # a dead device may refuse; closing must go on
             log.warning("audio output: abort failed: %s", exc)
         try:
@@ -311,20 +314,14 @@ class StreamSupervisor:
         return now - self._idle_since >= wait_s
 
     def _enter_idle(self) -> None:
-        """Stop the stream (kept open) and sleep until `wake`."""
+        """Close the stream and sleep until `wake`."""
         self.state = "idle"  # published first: a `wake` from now on raises the event pipe
         if self._busy():  # a `wake` came in between: keep going
             self.state = "ok" if self._stream is not None else "reconnecting"
             return
-        stream = self._stream
-        if stream is not None:
-            try:
-                stream.abort()  # the ring is empty: only silence is dropped
-            except Exception as exc:  # a dead device: reopen it when there is audio again
-                log.debug("audio output: stopping the idle stream failed: %s", exc)
-                self._close_stream()
+        self._close_stream()  # the ring is empty: only silence is dropped
         self.idle_stops += 1
-        log.debug("audio output %r idle: stream stopped", self.device_name)
+        log.debug("audio output %r idle: stream closed", self.device_name)
 
     def _settle_idle(self, now: float) -> None:
         """While no stream runs, this thread is the ring's reader: carry out an `abort()`."""
@@ -334,25 +331,23 @@ class StreamSupervisor:
             self._renderer.last_clear_mono = now
 
     def _leave_idle(self, now: float) -> None:
-        """Start the stopped stream again (reopen it if it was lost)."""
-        stream = self._stream
-        if stream is None:
-            self._renderer.last_cb_mono = now
-            self.state = "reconnecting"
-            self._reopen(now)
-            return
+        """Open the stream again (as it was: same device, rate and channels)."""
         self._renderer.last_cb_mono = now
         try:
-            stream.start()
-        except Exception as exc:
+            self._open_stream(first=False, level=logging.DEBUG)
+        except AudioDeviceError as exc:  # gone while idle: reconnect (re-scanning devices)
             self.last_error = str(exc)
-            log.warning("audio output %r: restart failed (%s); reopening", self.device_name, exc)
-            self._close_stream()
+            log.warning("audio output %r: reopen after idle failed (%s)", self.device_name, exc)
             self.state = "reconnecting"
-            self._reopen(now)
+            self._backoff = RECONNECT_INITIAL_S
+            self._next_try = now
             return
-        self.state = "ok"
-        log.debug("audio output %r running again", self.device_name)
+        log.debug(
+            "audio output %r running again at %.4f (reopened in %.1f ms)",
+            self.device_name,
+            now,
+            (time.monotonic() - now) * 1e3,
+        )
 
     def _reopen(self, now: float) -> None:
         """One try at reopening a lost stream (state "reconnecting"), with back-off."""

@@ -276,7 +276,33 @@ def scenario_idle(args: dict) -> dict:
     return res
 
 
+def scenario_idle_device_loss(args: dict) -> dict:
+    """Go idle; the parent restarts the sound server meanwhile; then play from idle."""
+    x = np.load(args["input"]).astype(np.float32)
+    events: list = []
+    out = AudioOutput(
+        22050,
+        on_event=lambda e: events.append((e, threading.current_thread().name)),
+        idle_stop_s=args["idle_stop_s"],
+    )
+    res: dict = {}
+    with out:
+        _wait_for(lambda: out.stats().idle_stops > 0, 10.0)
+        print("IDLE", flush=True)
+        sys.stdin.readline()  # the parent has restarted the server
+        out.wake()
+        out.begin_utterance(1)
+        out.write(x)
+        out.end_utterance(1)
+        res["played"] = out.wait_played(1, 20.0)
+        time.sleep(out.output_latency_s + 0.1)
+        res["stats"] = dataclasses.asdict(out.stats())
+    res["events"] = [_ev(e) for e in events]
+    return res
+
+
 SCENARIOS = {
+    "idle_device_loss": scenario_idle_device_loss,
     "idle": scenario_idle,
     "play": scenario_play,
     "abort": scenario_abort,

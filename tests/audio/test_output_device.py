@@ -330,3 +330,39 @@ def test_stream_sleeps_when_idle_and_plays_whole_after(tmp_path: Path):
         np.testing.assert_array_equal(got[nz[gap[0] + 1] :][: len(x)], x)
     finally:
         server.stop()
+
+
+def test_device_lost_while_idle_is_reopened_for_the_next_utterance(tmp_path: Path) -> None:
+    """The sound server restarts while the stream is idle: the next utterance reopens the
+    device and reaches it whole."""
+    server = start_pulse_server(tmp_path / "pulse")
+    (tmp_path / "a").mkdir()
+    env = make_alsa_env(tmp_path / "a", "pulse", server.vars)
+    x = _signal(0.5, seed=7)
+    args = {"input": _save(tmp_path, x), "idle_stop_s": 0.3}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "idle_device_loss", json.dumps(args)],
+        env=env.env,
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "IDLE"
+        server.stop()
+        server = start_pulse_server(tmp_path / "pulse")
+        out, err = child.communicate("go\n", timeout=60)
+    finally:
+        child.kill()
+        server.stop()
+    assert child.returncode == 0, err[-3000:]
+    res = json.loads(out.strip().splitlines()[-1])
+    st = res["stats"]
+    # The idle stream was closed: the next utterance opens a new one on the new server.
+    assert res["played"] and st["state"] == "ok" and st["idle_stops"] == 1, err[-3000:]
+    first = [e for e in res["events"] if e["type"] == "FirstAudio"]
+    assert len(first) == 1 and np.isfinite(first[0]["dac_time_s"])  # heard, not discarded
+    # Nothing played before the loss: the first sound in the capture is the utterance, exact.
+    np.testing.assert_array_equal(_played(env)[: len(x)], x)

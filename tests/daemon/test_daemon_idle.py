@@ -58,6 +58,39 @@ def idle_daemon(tmp_path_factory):
         server.stop()
 
 
+HEAD_S = 0.5
+"""The start of the utterance, compared exactly whatever happens later."""
+PERIOD = 220
+"""Frames per callback block (10 ms at 22050 Hz): what an ALSA xrun drops at once."""
+
+
+def alsa_xruns(daemon: DeviceDaemon) -> int:
+    """ALSA underruns (xrun recoveries) the daemon's stderr reported so far."""
+    return sum("underrun occurred" in line for line in daemon.proc.lines)
+
+
+def assert_matches_with_dropped_periods(got: np.ndarray, want: np.ndarray) -> None:
+    """`got` equals `want` but for whole periods missing (at most 3 in a row, 4 in all)."""
+    i = j = drops = 0
+    while j < len(want):
+        n = min(len(got) - i, len(want) - j)
+        assert n > 0, f"{len(want) - j} samples missing at the end"
+        bad = np.flatnonzero(np.abs(got[i : i + n] - want[j : j + n]) > 1e-5)
+        if not len(bad):
+            i, j = i + n, j + n
+            continue
+        i, j = i + int(bad[0]), j + int(bad[0])
+        for k in (1, 2, 3):
+            w = want[j + k * PERIOD : j + k * PERIOD + 64]
+            if len(w) and np.allclose(got[i : i + len(w)], w, atol=1e-5):
+                j += k * PERIOD
+                drops += k
+                break
+        else:
+            raise AssertionError(f"sample {i} of what was heard is not the offline audio")
+    assert drops <= 4, f"{drops} periods dropped"
+
+
 def audio_status(daemon: DeviceDaemon) -> dict:
     with daemon.connect() as conn:
         return conn.request({"cmd": "status", "id": "s"})["status"]["audio"]
@@ -110,16 +143,22 @@ def test_idle_daemon_sleeps_and_speaks_whole_after(idle_daemon: DeviceDaemon, on
         x = d.capture()[start:]
         return x[x != 0]
 
-    try:
-        wait_until(lambda: len(heard()) >= len(offline), 10, "the whole utterance at the device")
-    except AssertionError as exc:
-        x = d.capture()[start:]
-        raise AssertionError(
-            f"{exc}: {len(heard())} of {len(offline)} samples; captured {len(x)} frames, "
-            f"nonzero {np.flatnonzero(x)[[0, -1]] if np.any(x) else None}; {audio_status(d)}"
-        ) from None
     assert np.count_nonzero(offline) == len(offline)
-    np.testing.assert_allclose(heard()[: len(offline)], offline, rtol=0, atol=1e-5)
+    xruns_before = alsa_xruns(d)
+    head = int(HEAD_S * d.rate_hz)  # where a device that is waking up would cut
+    wait_until(lambda: len(heard()) >= head, 10, "the start of the utterance at the device")
+    np.testing.assert_allclose(heard()[:head], offline[:head], rtol=0, atol=1e-5)
+    # The rest: exact too, unless ALSA dropped a period in an xrun of its own (the machine
+    # was too loaded to feed the sound server in time; the daemon's stderr says so). Then
+    # every sample that arrived must still be the offline one, with whole periods skipped.
+    wait_until(lambda: len(heard()) >= len(offline) - 4 * PERIOD, 10, "the rest at the device")
+    time.sleep(0.3)
+    if alsa_xruns(d) == xruns_before:
+        got = heard()
+        assert len(got) >= len(offline), f"{len(offline) - len(got)} samples missing"
+        np.testing.assert_allclose(got[: len(offline)], offline, rtol=0, atol=1e-5)
+    else:
+        assert_matches_with_dropped_periods(heard(), offline)
     wait_until(lambda: audio_status(d)["output"] == "idle", 10, "the output to go idle again")
     final = audio_status(d)
     assert final["idle_stops"] == before["idle_stops"] + 1
