@@ -203,6 +203,14 @@ def latency_pairs(d: Daemon, cycles: int, cold_idle_s: float) -> dict:
         "cold_minus_warm_p50_ms": None
         if p50(cold) is None or p50(warm) is None
         else round(p50(cold) - p50(warm), 2),
+        "paired_diff_p50_ms": statistics.median(
+            [
+                round(c["heard_ms"] - w["heard_ms"], 2)
+                for c, w in zip(cold, warm, strict=True)
+                if c["heard_ms"] is not None and w["heard_ms"] is not None
+            ]
+            or [float("nan")]
+        ),
         "underruns": underruns,
         "dropouts": sum(r["dropouts"] for r in cold + warm),
         "cold": cold,
