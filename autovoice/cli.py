@@ -1,4 +1,5 @@
-"""The `autovoice` command line: synth, voices, devices, plus the daemon's subcommands.
+"""The `autovoice` command line: synth, voices (`catalogue.cli`), devices, plus the daemon's
+subcommands.
 
 Only this module configures logging. Exit codes: 0 ok, 1 runtime failure, 2 bad input or
 configuration, 3 no daemon running (client commands).
@@ -8,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
 from autovoice import __version__
 from autovoice.cli_options import add_synthesis_options, load_app_config
-from autovoice.config import find_config_path, load_config
 from autovoice.errors import AutoVoiceError, ConfigError, VoiceError
 
 __all__ = ["build_parser", "load_app_config", "main"]
@@ -47,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_synthesis_options(synth)
     synth.set_defaults(handler=_run_synth)
 
-    voices = sub.add_parser("voices", help="list the voices AutoVoice can find")
-    voices.add_argument("--config", metavar="FILE", help="configuration file (YAML)")
-    voices.set_defaults(handler=_run_voices)
+    from autovoice.catalogue.cli import add_subcommand as add_voices
+
+    add_voices(sub)
 
     devices = sub.add_parser("devices", help="list audio output devices")
     devices.set_defaults(handler=_run_devices)
@@ -107,19 +106,6 @@ def _run_synth(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     config = load_app_config(args)
     return synthesize_to_output(config, text, args.output, whole=args.whole)
-
-
-def _run_voices(args: argparse.Namespace) -> int:
-    from autovoice.engines import list_voices
-
-    config = load_config(find_config_path(args.config, os.environ))
-    print(f"{'NAME':28} {'LANGUAGE':9} {'RATE':>6} {'SPEAKERS':>8}  QUALITY  PATH")
-    for voice in list_voices(config):
-        print(
-            f"{voice.name:28} {voice.language:9} {voice.sample_rate:>6} {voice.num_speakers:>8}"
-            f"  {voice.quality:7}  {voice.model_path}"
-        )
-    return EXIT_OK
 
 
 def _run_devices(args: argparse.Namespace) -> int:

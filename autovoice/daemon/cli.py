@@ -9,10 +9,12 @@ running, 4 the utterance was cancelled.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ def add_subcommands(subparsers: Any) -> None:
     """
     from autovoice.cli_options import add_synthesis_options
     from autovoice.daemon.protocol import PRIORITIES
+    from autovoice.daemon.wyoming.options import add_serve_options as add_wyoming_options
 
     serve = subparsers.add_parser("serve", help="run the speech daemon (prints `ready` when up)")
     serve.add_argument("--socket", metavar="PATH", help="Unix socket to listen on")
@@ -44,12 +47,18 @@ def add_subcommands(subparsers: Any) -> None:
         help="also speak Speech Dispatcher's protocol (spd-say, Orca) on PATH (default: "
         "$SPEECHD_ADDRESS's unix_socket, else $XDG_RUNTIME_DIR/speech-dispatcher/speechd.sock)",
     )
+    add_wyoming_options(serve)
     add_synthesis_options(serve)
     serve.set_defaults(handler=run_serve)
 
     say = subparsers.add_parser("say", help="speak text through the daemon")
     say.add_argument("text", help="text to speak, or - to read stdin")
     say.add_argument("--wait", action="store_true", help="return when the speech ends")
+    say.add_argument(
+        "--stream",
+        action="store_true",
+        help="with -: speak stdin as it arrives (e.g. `llm ... | autovoice say --stream -`)",
+    )
     say.add_argument("--json", action="store_true", help="print the events, one JSON per line")
     say.add_argument("--priority", choices=PRIORITIES, help="priority (default: message)")
     say.add_argument("--voice", metavar="V", help="voice name or path")
@@ -123,11 +132,16 @@ def _run_client(args: argparse.Namespace, action) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     """`autovoice serve`: run the daemon until SIGTERM/SIGINT."""
     from autovoice.cli_options import load_app_config
+    from autovoice.daemon.listeners import NATIVE, SSIP, inherited_sockets, socket_path
+    from autovoice.daemon.notify import Notifier
     from autovoice.daemon.paths import ENV_SOCKET, SocketInUse, default_socket_path
     from autovoice.daemon.server import Daemon, ServeOptions
 
     config = load_app_config(args)
-    if args.socket:
+    inherited = inherited_sockets(os.environ)  # socket activation: sockets bound by systemd
+    if NATIVE in inherited:
+        path, private = socket_path(inherited[NATIVE]), False
+    elif args.socket:
         path, private = Path(args.socket), False
     elif config.daemon.socket:
         path, private = Path(config.daemon.socket), False
@@ -135,7 +149,9 @@ def run_serve(args: argparse.Namespace) -> int:
         path = default_socket_path(os.environ)
         private = not os.environ.get(ENV_SOCKET)
     ssip_path = None
-    if args.ssip is not None:
+    if SSIP in inherited:
+        ssip_path = socket_path(inherited[SSIP])
+    elif args.ssip is not None:
         from autovoice.daemon.ssip import ssip_path_from_env
 
         try:
@@ -143,11 +159,21 @@ def run_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"autovoice: error: --ssip: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    from autovoice.daemon.wyoming.options import front_end_factory
+
+    try:
+        wyoming = front_end_factory(args, config)
+    except ValueError as exc:
+        print(f"autovoice: error: --wyoming: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     options = ServeOptions(
         socket_path=path,
         private_dir=private,
         load_config=lambda: load_app_config(args),
         ssip_path=ssip_path,
+        inherited=inherited,
+        notifier=Notifier.from_environ(os.environ),
+        front_ends=(wyoming,) if wyoming is not None else (),
     )
     try:
         code = Daemon(config, options).run()
@@ -169,7 +195,15 @@ def run_say(args: argparse.Namespace) -> int:
     """`autovoice say`: queue text; with --wait, exit 0 only if it was played to the end."""
     from autovoice.daemon import protocol as p
 
-    text = sys.stdin.buffer.read().decode("utf-8", "replace") if args.text == "-" else args.text
+    if args.stream and args.text != "-":
+        print("autovoice: error: --stream reads stdin: give - as the text", file=sys.stderr)
+        return EXIT_USAGE
+    if args.stream:
+        text: Any = stdin_pieces()
+    elif args.text == "-":
+        text = sys.stdin.buffer.read().decode("utf-8", "replace")
+    else:
+        text = args.text
     speaker: int | str | None = args.speaker
     if speaker is not None and speaker.isdigit():
         speaker = int(speaker)
@@ -201,6 +235,19 @@ def run_say(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
 
     return _run_client(args, action)
+
+
+def stdin_pieces(read_bytes: int = 65536) -> Iterator[str]:
+    """Yield stdin's text as it arrives (whatever each read returns; UTF-8 split anywhere)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    fd = sys.stdin.fileno()
+    while True:
+        data = os.read(fd, read_bytes)
+        text = decoder.decode(data, final=not data)
+        if text:
+            yield text
+        if not data:
+            return
 
 
 def run_stop(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from autovoice.daemon.core import DaemonCore
 from autovoice.daemon.outbox import Connection
 from autovoice.daemon.player import SpeakPayload
 from autovoice.daemon.scheduler import Priority, Utterance
+from autovoice.daemon.streams import OpenStreams
+from autovoice.daemon.text_feed import TextFeed
 from autovoice.engines import SpeakOptions
 
 __all__ = ["Connection", "RequestHandler", "reply", "reply_error", "server_version"]
@@ -66,12 +68,22 @@ class RequestHandler:
 
     def __init__(self, daemon: DaemonCore) -> None:
         self.daemon = daemon
+        self.streams = OpenStreams(
+            lambda: daemon.config.daemon.stream_idle_s,
+            lambda: daemon.config.daemon.max_text_bytes,
+        )
 
     async def read_loop(self, conn: Connection, reader: asyncio.StreamReader) -> None:
         """Answer `conn`'s lines until it closes; an unfinished or too long line gets an error.
 
         Thread: event loop.
         """
+        try:
+            await self._read_lines(conn, reader)
+        finally:
+            self.streams.close_connection(conn.id)
+
+    async def _read_lines(self, conn: Connection, reader: asyncio.StreamReader) -> None:
         buf = bytearray()
         scanned = 0
         discarding = False
@@ -138,6 +150,13 @@ class RequestHandler:
         daemon = self.daemon
         if isinstance(req, p.Speak):
             self._speak(conn, req, received_s)
+        elif isinstance(req, p.Append):
+            self.streams.append(conn.id, req.utterance, req.text, received_s, req.id)
+        elif isinstance(req, p.End):
+            if req.text:
+                self.streams.append(conn.id, req.utterance, req.text, received_s, req.id)
+            self.streams.end(conn.id, req.utterance, req.id)
+            reply(conn, p.Ok(cmd="end", id=req.id, utterances=[req.utterance]))
         elif isinstance(req, p.Stop):
             done = daemon.apply(daemon.scheduler.stop())
             reply(conn, p.Ok(cmd="stop", id=req.id, utterances=done))
@@ -187,13 +206,17 @@ class RequestHandler:
             gain = min(4.0, daemon.config.synthesis.gain * req.volume)
         options = SpeakOptions(rate=req.rate, gain=gain, speaker=req.speaker)
         priority = Priority(req.priority or p.DEFAULT_PRIORITY)
+        feed = None
+        if req.stream:
+            feed = TextFeed()
+            feed.add(req.text, received_s)
         utt = Utterance(
             uid=daemon.scheduler.new_uid(),
-            text=req.text,
+            text="" if feed is not None else req.text,
             priority=priority,
             client_id=conn.id,
             request_id=req.id,
-            payload=SpeakPayload(req.voice, options),
+            payload=SpeakPayload(req.voice, options, feed=feed),
             received_s=received_s,
         )
         try:
@@ -202,6 +225,8 @@ class RequestHandler:
             raise p.RequestError(p.ErrorCode.QUEUE_FULL, str(exc), req.id) from None
         except RuntimeError as exc:
             raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, str(exc), req.id) from None
+        if feed is not None:
+            self.streams.open(conn.id, utt, feed)
         daemon.dispatch(
             utt,
             p.Queued(

@@ -15,6 +15,8 @@ from autovoice.config import AppConfig
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.player import Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
+from autovoice.daemon.synthesis_pool import SynthesisPool
+from autovoice.engines.voice_registry import VoiceRegistry
 
 __all__ = ["DaemonCore"]
 
@@ -37,6 +39,12 @@ class DaemonCore(Protocol):
     @property
     def closing(self) -> bool:
         """True once shutdown has begun (new work is refused)."""
+        ...
+
+    @property
+    def synthesis(self) -> SynthesisPool:
+        """The worker pool for clients that take the audio back (Wyoming): their requests are
+        synthesised there, concurrently, apart from the speakers' queue."""
         ...
 
     def new_connection_id(self) -> int:
@@ -70,4 +78,9 @@ class DaemonCore(Protocol):
 
     def voices(self) -> list[dict[str, Any]]:
         """The voices this config can use, as JSON-ready dicts (the daemon's voice first)."""
+        ...
+
+    def voice_registry(self) -> VoiceRegistry:
+        """The voices this config can use (`VoiceRegistry.voices()` -> `VoiceInfo`s, `find`),
+        current: voices installed or removed while the daemon runs show at once."""
         ...

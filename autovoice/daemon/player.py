@@ -45,6 +45,7 @@ from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.playback import Continued, Job, Piece, Playing, first_loud
 from autovoice.daemon.reporting import Emit, Reporter, status_info
 from autovoice.daemon.scheduler import Scheduler, Utterance
+from autovoice.daemon.text_feed import TextFeed
 from autovoice.daemon.voices import Voices
 from autovoice.engines import SpeakOptions, Synthesizer
 from autovoice.errors import AutoVoiceError, EngineError, VoiceError
@@ -56,6 +57,10 @@ _LOG = logging.getLogger(__name__)
 
 POLL_S = 0.02
 """How often waits re-check cancel and shutdown."""
+STALL_S = 30.0
+"""An utterance's handling with no step done for this long means the player thread is hung
+(`health`): the engine never returned, or a write into the ring never ended because the audio
+callback stopped taking samples. Normal steps take at most a few seconds."""
 
 
 class Output(Protocol):
@@ -88,12 +93,15 @@ class SpeakPayload:
         marks: Character offsets in the text of index marks: the player reports where they
             are heard (`playback.Anchor`, `playback.MarkSamples`) when the engine knows its
             word durations.
+        feed: An open stream's text (the utterance's `text` is then unused): spoken as it
+            comes, see `autovoice.daemon.text_feed`.
     """
 
     voice: str | None = None
     options: SpeakOptions = field(default_factory=SpeakOptions)
     pitch: float = 1.0
     marks: tuple[int, ...] = ()
+    feed: TextFeed | None = field(default=None, compare=False)
 
 
 OutputFactory = Callable[[AppConfig, int, Callable[[Any], None]], Output]
@@ -137,6 +145,8 @@ class Player:
         self._audio_config = config.audio
         self._output = make_output(config, synth.sample_rate, self._on_audio_event)
         self._thread = threading.Thread(target=self.run, name="autovoice-player", daemon=True)
+        self._busy_since: float | None = None  # handling an utterance since (None: waiting)
+        self._stepped_s = 0.0  # the last step of that handling (`_halted` runs at each)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -196,6 +206,11 @@ class Player:
         """Continue playback."""
         self._output.resume()
 
+    @property
+    def voices(self) -> Voices:
+        """The loaded voices (others borrow them with `Voices.acquire`)."""
+        return self._voices
+
     def prefetch(self, utt: Utterance) -> None:
         """A request was just accepted: start loading its voice unless it is loaded, and start
         the audio output if it is idle (both overlap the work before its first chunk)."""
@@ -211,6 +226,15 @@ class Player:
         if old is not None:
             old[1].close()
 
+    def health(self) -> str | None:
+        """None while the player thread runs and either waits for work or makes progress
+        (a step within `STALL_S`); else what is wrong (the service watchdog stops pinging)."""
+        if not self._thread.is_alive():
+            return "the player thread has ended"
+        if self._busy_since is not None and time.monotonic() - self._stepped_s > STALL_S:
+            return f"the player thread is stuck (no progress for over {STALL_S:.0f} s)"
+        return None
+
     def info(self) -> dict[str, Any]:
         """Engine, voice and audio output facts for `status`."""
         return status_info(self._voices.default, self._output.stats(), self._voices, self.cache)
@@ -225,11 +249,13 @@ class Player:
             if utt is None:
                 continue
             try:
+                self._busy_since = self._stepped_s = time.monotonic()
                 self._speak(utt)
             except Exception as exc:  # never let one utterance kill the thread
                 _LOG.exception("utterance %d failed", utt.uid)
                 self._report.failed(utt, p.ErrorCode.INTERNAL, f"internal error: {exc}")
             finally:
+                self._busy_since = None
                 with self._lock:
                     self._current = None
                     self._playing.clear()
@@ -281,15 +307,15 @@ class Player:
         except VoiceError as exc:
             self._report.failed(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
             return None
-        cacheable = self.cache.cacheable(utt.text)
+        cacheable = payload.feed is None and self.cache.cacheable(utt.text)
         cached = self.cache.get(key) if cacheable else None
         self._report.started(utt, synth.voice.name, cached is not None)
-        job = Job(synth, options, pitch, key, cached)
+        job = Job(synth, options, pitch, key, cached, feed=payload.feed)
         if payload.marks and cached is None:
             job.mark_words = tuple(synth.frontend.words_before(utt.text, payload.marks))
         if cached is not None:
             job.audio_s = len(cached) / synth.sample_rate
-        else:
+        elif payload.feed is None:
             job.chunks = synth.speak(utt.text, options)
             job.pieces = [] if cacheable else None
         return job
@@ -335,9 +361,12 @@ class Player:
         job.written = []
         try:
             while not self._halted(utt):
-                synthesising = job.chunks is not None
+                synthesising = job.chunks is not None or job.feed is not None
                 piece = job.next_piece()
                 if piece is None:
+                    if job.waiting:  # an open stream: its next text has not come yet
+                        playing, resampler = self._await_text(utt, job, playing, resampler)
+                        continue
                     if synthesising:  # the generator just ran out
                         self._metrics.synthesis(job.audio_s, job.compute_s)
                     break
@@ -383,6 +412,31 @@ class Player:
             self.cache.put(job.key, np.concatenate(job.pieces))
         self._report.done(utt, job)
 
+    def _await_text(
+        self, utt: Utterance, job: Job, playing: Playing, resampler: StreamResampler
+    ) -> tuple[Playing, StreamResampler]:
+        """An open stream ran out of text: end its output segment (what was written plays on;
+        a dry ring between segments is no underrun), wait for more text, the stream's end, or a
+        cancel or hold, then begin a new segment of the same utterance. Returns the segment and
+        resampler to go on with (the old ones when it was halted meanwhile)."""
+        out = self._output
+        tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            out.write(tail, utt.cancel_event)
+        out.end_utterance(playing.segment)
+        assert job.feed is not None
+        while not job.feed.wait(POLL_S):
+            if self._halted(utt):
+                return playing, resampler
+        nxt = Playing(utt, next(self._segment_ids), job.first)
+        with self._lock:
+            if self._halted(utt):
+                return playing, resampler
+            self._current = nxt
+            self._playing[nxt.segment] = nxt
+        out.begin_utterance(nxt.segment)
+        return nxt, StreamResampler(resampler.in_rate_hz, resampler.out_rate_hz)
+
     def _time_marks(self, utt: Utterance, job: Job, playing: Playing, piece: Piece) -> None:
         """Before `piece` is written: report the samples of marks whose words were just made,
         and the segment's first sound if it is in `piece`."""
@@ -423,6 +477,7 @@ class Player:
         return utt.cancel_event.is_set() or self._stopping.is_set()
 
     def _halted(self, utt: Utterance) -> bool:
+        self._stepped_s = time.monotonic()  # a step: see `health`
         return self._cancelled(utt) or utt.hold_event.is_set()
 
     def _write(self, resampler: StreamResampler, samples: np.ndarray, utt: Utterance) -> None:

@@ -7,13 +7,17 @@ the remaining chunks are decoded by the new engine; nothing already yielded is r
 failure is logged once and counted (`fallbacks`, `failures`, `engine_status()`). Errors of the
 request itself (bad speaker: ValueError/TypeError/VoiceError) are raised as they are.
 
-Thread: one inference thread uses a Synthesizer at a time. RT-safe: no.
+Thread: several threads may use one Synthesizer at once (the daemon's player and its synthesis
+pool); calls into an engine that is not `thread_safe` (the GPU engines) take turns, a chunk at a
+time, under the synthesizer's engine lock. RT-safe: no.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -24,7 +28,7 @@ import numpy as np
 
 from autovoice.config import AppConfig
 from autovoice.engines.base import AudioChunk, Backend, Scales
-from autovoice.engines.frontend import Frontend, SpeechUnit, word_id_starts
+from autovoice.engines.frontend import Frontend, SpeechUnit
 from autovoice.engines.gpu_plan import decode_one, stream_plan
 from autovoice.engines.latent import LazyLatent
 from autovoice.engines.manager import load_backend
@@ -67,6 +71,7 @@ class Synthesizer:
     fallbacks: int = 0
     failures: int = 0
     _recent_failures: deque = field(default_factory=lambda: deque(maxlen=FAILURES_KEPT))
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, config: AppConfig, voice: str | None = None, warm_up: bool = True) -> Synthesizer:
@@ -77,15 +82,14 @@ class Synthesizer:
             EngineError: no engine could load it.
         """
         info = VoiceInfo.load(resolve_voice(voice or config.voice, config.voices_dir))
+        frontend = Frontend(  # first: a missing phonemizer package fails before the model loads
+            info, config.streaming.max_unit_phonemes, config.streaming.first_unit_phonemes
+        )
         choice = load_backend(info, config)
         synth = cls(
             voice=info,
             backend=choice.backend,
-            frontend=Frontend(
-                info,
-                config.streaming.max_unit_phonemes,
-                config.streaming.first_unit_phonemes,
-            ),
+            frontend=frontend,
             config=config,
             skipped_engines=choice.skipped,
             fallback_chain=choice.remaining,
@@ -164,14 +168,15 @@ class Synthesizer:
                 backend = self.backend
                 started = time.monotonic()
                 try:
-                    if z is None:
-                        encode = getattr(backend, "encode_lazy", backend.encode)
-                        z = encode(list(unit.ids), scales)
-                        words = self._word_starts(unit, z, backend.hop_samples, position)
-                    plans = self._plans(backend, z.shape[1], first_unit=index == 0)
-                    if done >= len(plans):
-                        break
-                    audio = decode_one(backend, z, scales.speaker_id, plans[done])
+                    with self._engine_turn(backend):
+                        if z is None:
+                            encode = getattr(backend, "encode_lazy", backend.encode)
+                            z = encode(list(unit.ids), scales)
+                            words = self._word_starts(unit, z, backend.hop_samples, position)
+                        plans = self._plans(backend, z.shape[1], first_unit=index == 0)
+                        if done >= len(plans):
+                            break
+                        audio = decode_one(backend, z, scales.speaker_id, plans[done])
                 except _REQUEST_ERRORS:
                     raise
                 except Exception as exc:  # any engine fault: fall back and retry this chunk
@@ -197,12 +202,19 @@ class Synthesizer:
         """Release the engine."""
         self.backend.close()
 
+    def _engine_turn(self, backend: Backend) -> contextlib.AbstractContextManager:
+        """Nothing for an engine that may run on several threads at once, else the lock."""
+        if getattr(backend, "thread_safe", False):
+            return contextlib.nullcontext()
+        return self._engine_lock
+
     def _whole_unit(self, unit: SpeechUnit, scales: Scales) -> np.ndarray:
         while True:
             backend = self.backend
             try:
-                z = backend.encode(list(unit.ids), scales)
-                return backend.decode(z, scales.speaker_id)
+                with self._engine_turn(backend):
+                    z = backend.encode(list(unit.ids), scales)
+                    return backend.decode(z, scales.speaker_id)
             except _REQUEST_ERRORS:
                 raise
             except Exception as exc:  # any engine fault: fall back and redo the unit
@@ -217,7 +229,7 @@ class Synthesizer:
         if durations is None or len(durations) != len(unit.ids):
             return ()
         frames = np.concatenate(([0], np.cumsum(durations)))
-        starts = word_id_starts(unit.phonemes, self.voice.phoneme_id_map)
+        starts = self.frontend.word_id_starts(unit.phonemes)
         return tuple(position + int(frames[i]) * hop_samples for i in starts)
 
     def _plans(self, backend: Backend, total_frames: int, first_unit: bool = True) -> list:

@@ -12,11 +12,14 @@ without changing how it sounds later:
   become "3:30", "1," may become "1,000").
 - a blank line (paragraph end), and CJK sentence marks (``。！？``), which need no whitespace.
 - a run of complete words without any of those: once `min_words` words have come (each followed
-  by whitespace, so no word is ever split), cut at the last whitespace. Once speech has started
-  there is less hurry, so each released piece doubles the words the next such cut needs (up to
-  8 x `min_words`); fewer cuts in the middle of a clause sound better.
+  by whitespace, so no word is ever split), cut at the last whitespace that does not follow an
+  English function word ("Your next meeting | is with the ..."; with none, wait up to twice
+  the words). Once speech has started there is less hurry, so each released piece doubles the
+  words the next such cut needs (up to 8 x `min_words`); fewer cuts inside a clause sound
+  better.
 - text that grows past `max_chars` without a break is cut at the last whitespace that keeps the
-  piece within `max_chars` (a single longer word stays whole).
+  piece within `max_chars` (a single longer word stays whole, up to `LONGEST_WORD` characters:
+  longer runs without whitespace are cut there, so a hostile stream costs linear work).
 
 Pieces are stripped of surrounding whitespace and never empty; joined with spaces they give the
 input text with its whitespace normalised (CJK pieces join without spaces).
@@ -29,12 +32,14 @@ from __future__ import annotations
 import enum
 import re
 
-__all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_WORDS", "TextAccumulator"]
+__all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_WORDS", "LONGEST_WORD", "TextAccumulator"]
 
 #: Words without punctuation after which the first piece is released.
-DEFAULT_MIN_WORDS = 5
+DEFAULT_MIN_WORDS = 4
 #: Longest piece released without a break (unless one word is longer).
 DEFAULT_MAX_CHARS = 250
+#: Text this long without whitespace (a URL, a hash, unspaced CJK) is cut anyway.
+LONGEST_WORD = 1000
 #: The word threshold grows x2 per released piece up to min_words << this.
 _MAX_WORD_SHIFT = 3
 
@@ -47,6 +52,15 @@ _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "fig", "figs", "approx"}
     | {"ca", "cf", "capt", "lt", "sgt", "rev", "dept", "vol", "pp"}
 )
+#: English words a phrase rarely ends on: a piece cut by word count does not end on them.
+_FUNCTION_WORDS_TEXT = (
+    "a an the and or but nor so of in on at to for from with by as into onto about over under"
+    " than that which who whom whose what is are was were be been being am has have had do does"
+    " did will would shall should can could may might must not my your his her its our their"
+    " this these those if then when while because i you he she it we they me him us them"
+    " there very just also"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
 #: "e.g", "i.e", "U.S", "a.m": single letters joined by dots.
 _DOTTED = re.compile(r"^(?:[^\W\d_]\.)+[^\W\d_]$")
 
@@ -83,6 +97,7 @@ class TextAccumulator:
         self._pos = 0  # self._buf[:self._pos] has been scanned
         self._word_ends: list[int] = []  # whitespace right after a word, in self._buf[:self._pos]
         self._released = 0
+        self._run = 0  # characters scanned since the last whitespace
 
     def feed(self, delta: str) -> list[str]:
         """Add `delta`; return the pieces that became speakable with it (often none)."""
@@ -94,6 +109,7 @@ class TextAccumulator:
             char = self._buf[i]
             prev = self._buf[i - 1] if i else ""
             if char.isspace():
+                self._run = 0
                 if prev and not prev.isspace():
                     kind = self._word_end_kind(i)
                     if kind is not _End.JOINED:
@@ -105,8 +121,16 @@ class TextAccumulator:
                     self._take(i, out)
             elif prev in _CJK_BREAKS and char not in _CLOSERS and char not in _CJK_BREAKS:
                 self._take(i, out)
+                self._run = 1
+            else:
+                self._run += 1
+                if self._run > LONGEST_WORD:  # no word is this long: bound work and delay
+                    self._take(i, out)
+                    self._run = 1
         if len(self._word_ends) >= self._word_threshold():
-            self._take(self._word_ends[-1], out)
+            end = self._phrase_end()
+            if end is not None:
+                self._take(end, out)
         return out
 
     def finish(self) -> list[str]:
@@ -119,6 +143,7 @@ class TextAccumulator:
         self._pos = 0
         self._word_ends = []
         self._released = 0
+        self._run = 0
         return out
 
     @property
@@ -138,6 +163,25 @@ class TextAccumulator:
         if piece:
             out.append(piece)
             self._released += 1
+
+    def _phrase_end(self) -> int | None:
+        """The last word end not right after a function word ("the", "is", "with"), so a
+        piece cut by word count ends where a phrase may ("Your next meeting | is with ...").
+        None (wait for more words) when there is none after the first word, until twice the
+        threshold has come; then the last word end."""
+        ends = self._word_ends
+        for end in reversed(ends[1:]):
+            word = self._buf[self._word_start(end) : end].strip(_OPENERS + "".join(_CLOSERS))
+            if word.lower() not in _FUNCTION_WORDS:
+                return end
+        return ends[-1] if len(ends) >= 2 * self._word_threshold() else None
+
+    def _word_start(self, end: int) -> int:
+        """Where the word that ends at `end` starts."""
+        start = end
+        while start > 0 and not self._buf[start - 1].isspace():
+            start -= 1
+        return start
 
     def _limit_length(self, out: list[str]) -> None:
         """Cut at the last word end that fits if the piece so far is longer than max_chars."""
@@ -170,9 +214,7 @@ class TextAccumulator:
         mark = self._buf[j]
         if mark not in _CLAUSE_MARKS and mark != ".":
             return _End.WORD
-        start = j
-        while start > 0 and not self._buf[start - 1].isspace():
-            start -= 1
+        start = self._word_start(j)
         word = self._buf[start:j].lstrip(_OPENERS).rstrip(".!?;:,")
         if not any(c.isalnum() for c in self._buf[:j]):
             return _End.WORD  # nothing to say yet ("...", "- ")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autovoice.engines.text_stream import TextAccumulator
+from autovoice.engines.text_stream import LONGEST_WORD, TextAccumulator
 
 SENTENCES = [
     "Hello world.",
@@ -122,10 +122,29 @@ def test_words_without_punctuation() -> None:
     assert acc.finish() == []
 
 
+def test_word_cuts_do_not_end_on_a_function_word() -> None:
+    acc = TextAccumulator(min_words=4)
+    assert acc.feed("Your next meeting is ") == ["Your next meeting"]
+    acc = TextAccumulator(min_words=3)
+    assert acc.feed("Traffic on the ") == []  # waits for "way"
+    assert acc.feed("wa") == []
+    assert acc.feed("y to") == ["Traffic on the way"]
+    acc = TextAccumulator(min_words=2)
+    assert acc.feed("of the ") == []
+    assert acc.feed("and a ") == ["of the and a"]  # twice the words: cut anyway
+
+
 def test_max_chars_cuts_at_whitespace() -> None:
     acc = TextAccumulator(min_words=100, max_chars=12)
     pieces = _run(acc, ["alpha beta gamma delta epsilon ", "supercalifragilistic end"])
     assert pieces == ["alpha beta", "gamma delta", "epsilon", "supercalifragilistic", "end"]
+
+
+def test_a_run_without_whitespace_is_cut_at_longest_word() -> None:
+    acc = TextAccumulator()
+    run = "x" * (2 * LONGEST_WORD + 500)
+    pieces = _run(acc, [run[i : i + 7] for i in range(0, len(run), 7)] + [" end"])
+    assert pieces == ["x" * LONGEST_WORD, "x" * LONGEST_WORD, "x" * 500, "end"]
 
 
 def test_whitespace_only_and_reuse() -> None:

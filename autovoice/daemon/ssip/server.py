@@ -20,7 +20,6 @@ import logging
 import os
 import socket
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,8 @@ from typing import Any
 
 from autovoice.daemon import protocol as p
 from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.listeners import BACKLOG, Listener
 from autovoice.daemon.outbox import Connection
-from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.playback import Anchor, MarkSamples
 from autovoice.daemon.player import Continued, SpeakPayload
 from autovoice.daemon.scheduler import Utterance
@@ -39,7 +38,7 @@ from autovoice.daemon.ssip.commands import Commands, Target, VoiceEntry, pick_vo
 from autovoice.daemon.ssip.marks import MarkTimer, Track
 from autovoice.daemon.ssip.session import Session, pitch_factor, rate_multiplier, volume_factor
 from autovoice.daemon.ssip.ssml import Message
-from autovoice.engines import SpeakOptions, list_voices
+from autovoice.engines import SpeakOptions
 
 __all__ = ["SsipPayload", "SsipServer"]
 
@@ -47,8 +46,6 @@ _LOG = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 16
 """Bytes read from a socket at a time."""
-VOICES_TTL_S = 5.0
-"""How long the voice list is reused before it is read again."""
 NO_DEFAULT_LANGUAGES = ("c", "posix", "")
 """Locale names that do not ask for a language (spd-say sends `C` under LANG=C.UTF-8)."""
 
@@ -77,42 +74,23 @@ class SsipServer:
         self.commands = Commands(self, daemon.config.daemon.max_text_bytes)
         self.path: Path | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._lock: SocketLock | None = None
+        self._listener: Listener | None = None
         self._sessions: dict[int, Session] = {}
         self._conns: dict[int, Connection] = {}
         self._tracks: dict[int, Track] = {}
         self._marks = MarkTimer(self._tracks.get, self._send_mark)
-        self._voices: tuple[float, list[VoiceEntry]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, path: Path) -> None:
-        """Listen on `path` (its directory is made 0700 if missing; the socket is 0600).
-
-        Raises:
-            SocketInUse: a Speech Dispatcher or another daemon serves `path`.
-        """
+    async def start(self, listener: Listener) -> None:
+        """Serve on `listener` (bound by `listeners.bind`, or inherited); `close` closes it."""
         self._loop = self._marks.loop = asyncio.get_running_loop()
-        if not path.parent.exists():
-            path.parent.mkdir(mode=0o700, parents=True)
-        lock = SocketLock(path)
-        lock.acquire()
-        try:
-            prepare_socket_path(path, private_dir=False)
-            old_umask = os.umask(0o177)
-            try:
-                self._server = await asyncio.start_unix_server(
-                    self._on_connect, path=str(path), limit=READ_SIZE, backlog=256
-                )
-            finally:
-                os.umask(old_umask)
-            os.chmod(path, 0o600)
-        except BaseException:
-            lock.release()
-            raise
-        self._lock, self.path = lock, path
-        _LOG.info("SSIP (Speech Dispatcher protocol) listening on %s", path)
+        self._server = await asyncio.start_unix_server(
+            self._on_connect, sock=listener.sock, limit=READ_SIZE, backlog=BACKLOG
+        )
+        self._listener, self.path = listener, listener.path
+        _LOG.info("SSIP (Speech Dispatcher protocol) listening on %s", listener.path)
 
     async def close(self) -> None:
         """Stop listening, close the SSIP connections, remove the socket."""
@@ -125,12 +103,9 @@ class SsipServer:
         if conns:
             await asyncio.gather(*(c.flush_and_close(0.2) for c in conns))
         self._conns.clear()
-        if self.path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     # -- connections -------------------------------------------------------------------------
 
@@ -200,16 +175,12 @@ class SsipServer:
 
     def voices(self) -> list[VoiceEntry]:
         """The daemon's voices (its configured one first) as SSIP lists them."""
-        now = time.monotonic()
-        if self._voices is not None and now - self._voices[0] < VOICES_TTL_S:
-            return self._voices[1]
         current = self.daemon.player.info().get("voice") if self.daemon.player else None
         found = [
             VoiceEntry(v.name, v.language.replace("_", "-"), "none")
-            for v in list_voices(self.daemon.config)
+            for v in self.daemon.voice_registry().voices()  # rescans only when files changed
         ]
         found.sort(key=lambda v: v.name != current)
-        self._voices = (now, found)
         return found
 
     def _default_language(self) -> str:
