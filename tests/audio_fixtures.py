@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -60,8 +59,9 @@ class AudioEnv:
     def read_capture(self, channels: int = 2) -> np.ndarray:
         """What reached the device so far: float32 frames, shape (frames, channels).
 
-        Every stream of the process appends to it (a daemon closes its stream when idle and
-        opens a new one for the next utterance); each starts with a few periods of zeros.
+        Each new stream truncates the file (a daemon's reopen after `audio.idle_stop_s` too:
+        tests that read it by position run their daemon with `idle_stop_s: 0`); it starts with
+        a few periods of zeros.
         """
         if self.capture_path is None:
             raise ValueError(f"{self.kind} device has no capture file")
@@ -111,8 +111,8 @@ def write_alsa_config(path: Path, capture_path: Path, slave: str) -> Path:
 
     Args:
         path: Config file to write.
-        capture_path: Raw capture file; each new stream appends to it (the plugin pipes into
-            `cat >>`; a plain file name would be truncated by each new stream).
+        capture_path: Raw capture file (truncated by each new stream; appending through a pipe
+            to `cat >>` was tried and made paced tests drop periods when `cat` lagged).
         slave: "null" (unpaced, exact) or "pulse" (paced through PULSE_SERVER).
     """
     if slave == "null":
@@ -126,7 +126,7 @@ def write_alsa_config(path: Path, capture_path: Path, slave: str) -> Path:
         "pcm.autovoice_tee {\n"
         "  type file\n"
         '  slave.pcm "autovoice_slave"\n'
-        f'  file "|exec cat >> {shlex.quote(str(capture_path))}"\n'
+        f'  file "{capture_path}"\n'
         '  format "raw"\n'
         "}\n"
         'pcm.!default "autovoice_tee"\n'
