@@ -115,6 +115,8 @@ class AudioConfig:
     """PortAudio latency: "low", "high" or seconds."""
     lookahead_s: float = field(default=2.0, metadata=_range(0.2, 30.0))
     """Seconds of audio queued ahead of playback at most."""
+    idle_stop_s: float = field(default=5.0, metadata=_range(0.0, 86400.0))
+    """Seconds with nothing to play before the output stream stops (0: never)."""
 
 
 @dataclass(frozen=True)
