@@ -30,6 +30,7 @@ RT-safe: no.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -111,10 +112,8 @@ class HeardCapture:
         """Stop reading and close the FIFO."""
         self._stopping = True
         if self._fd >= 0:
-            try:
+            with contextlib.suppress(OSError):
                 os.write(self._fd, b"\0\0\0\0")  # wake the blocked read
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(2.0)
         if self._fd >= 0:
