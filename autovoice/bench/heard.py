@@ -44,7 +44,7 @@ import numpy as np
 
 from autovoice.bench.virtual_audio import launch_pulseaudio, stop_process
 
-__all__ = ["AUDIBLE", "HeardCapture", "HeardDevice", "Read", "start_heard_device"]
+__all__ = ["AUDIBLE", "HeardCapture", "HeardDevice", "Onset", "Read", "start_heard_device"]
 
 AUDIBLE = 1e-3
 """A sample with |x| above this (-60 dBFS) is audible."""
@@ -62,6 +62,7 @@ class Read:
         count: Samples in it.
         first_audible: Index of its first audible sample, or -1.
         last_audible: Index of its last audible sample, or -1.
+        first_sound: Index of its first non-zero sample, or -1.
     """
 
     at_s: float
@@ -69,6 +70,27 @@ class Read:
     count: int
     first_audible: int
     last_audible: int
+    first_sound: int
+
+
+@dataclass(frozen=True)
+class Onset:
+    """Where sound began after a moment: the first audible sample and the first non-zero one.
+
+    Attributes:
+        at_s: `time.monotonic()` when the first audible sample reached the device.
+        audible_index: Its index (interleaved samples since the capture started).
+        sound_index: Index of the first non-zero sample that arrived after the moment (the
+            start of the quiet lead-in before the audible onset; == audible_index when none).
+    """
+
+    at_s: float
+    audible_index: int
+    sound_index: int
+
+    def lead_in_s(self, rate_hz: int, channels: int) -> float:
+        """Seconds of quiet, non-zero sound played before the audible onset."""
+        return (self.audible_index - self.sound_index) / (rate_hz * channels)
 
 
 @dataclass
@@ -140,6 +162,7 @@ class HeardCapture:
             first = index + int(loud[0]) if len(loud) else -1
             last = index + int(loud[-1]) if len(loud) else -1
             nonzero = np.flatnonzero(x) + index
+            sound = int(nonzero[0]) if len(nonzero) else -1
             gaps: list[tuple[float, int]] = []
             if len(nonzero):
                 edges = np.concatenate(([last_nonzero], nonzero)) if last_nonzero >= 0 else nonzero
@@ -147,7 +170,7 @@ class HeardCapture:
                 gaps = [(now, int(r)) for r in runs[runs > self.gap_samples]]
                 last_nonzero = int(nonzero[-1])
             with self._cond:
-                self._reads.append(Read(now, index, len(x), first, last))
+                self._reads.append(Read(now, index, len(x), first, last, sound))
                 self._times.append(now)
                 if first >= 0:
                     self._audible_times.append(now)
@@ -171,6 +194,24 @@ class HeardCapture:
                 if left <= 0:
                     return None
                 self._cond.wait(left)
+
+    def onset_after(self, t0_s: float, timeout_s: float = 5.0) -> Onset | None:
+        """The `Onset` of the first audible sample that arrived after `t0_s` (waiting up to
+        `timeout_s`), or None."""
+        at = self.first_audible_after(t0_s, timeout_s)
+        if at is None:
+            return None
+        with self._cond:
+            i = bisect_right(self._times, t0_s)
+            sound = -1
+            for read in self._reads[i:]:
+                if sound < 0 and read.first_sound >= 0:
+                    sound = read.first_sound
+                if read.first_audible >= 0:
+                    return Onset(
+                        at, read.first_audible, sound if sound >= 0 else read.first_audible
+                    )
+        return None
 
     def last_audible_between(self, t0_s: float, t1_s: float) -> float | None:
         """When the last audible sample that arrived within (t0_s, t1_s] reached the device."""

@@ -1,7 +1,8 @@
 """The heard-latency yardstick on a real paced PulseAudio sink, with a plain PortAudio player.
 
-The player is a separate process that never imports AutoVoice: it plays silence, then a tone
-from a moment it prints (with one 30 ms dropout), then silence from a second printed moment.
+The player is a separate process that never imports AutoVoice: it plays silence, then a
+tone from a moment it prints (20 ms of it quiet, one 30 ms dropout), then silence from a
+second printed moment.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def callback(out, frames, t, status):
     on = state["on"] is not None and now >= state["on"]
     off = state["off"] is not None and now >= state["off"]
     gap = state["on"] is not None and 0.1 <= now - state["on"] < 0.13  # a 30 ms dropout
-    out[:] = 0.25 if on and not off and not gap else 0.0
+    quiet = on and now - state["on"] < 0.02  # a 20 ms lead-in below -60 dBFS
+    out[:] = 1e-4 if quiet else 0.25 if on and not off and not gap else 0.0
 with sd.OutputStream(samplerate=22050, channels=2, dtype="float32", latency="low",
                      blocksize=220, callback=callback):
     time.sleep(0.4)
@@ -48,8 +50,12 @@ def test_capture_times_onset_and_silence_of_a_plain_player() -> None:
         assert result.returncode == 0, result.stderr[-2000:]
         marks = dict(line.split() for line in result.stdout.splitlines())
         on, off = float(marks["on"]), float(marks["off"])
-        onset = dev.capture.first_audible_after(on, timeout_s=2)
-        assert onset is not None and on < onset < on + 0.2  # callback + buffer, not later
+        found = dev.capture.onset_after(on, timeout_s=2)
+        assert found is not None
+        onset = found.at_s
+        assert on + 0.02 < onset < on + 0.2  # lead-in, callback and buffer, not later
+        assert dev.capture.first_audible_after(on, timeout_s=0) == onset
+        assert 0.015 <= found.lead_in_s(22050, 2) <= 0.035
         assert dev.capture.first_audible_after(onset + 0.5, timeout_s=0.2) is None
         tail = dev.capture.last_audible_between(off, off + 1.0)
         assert tail is not None and off < tail < off + 0.2
