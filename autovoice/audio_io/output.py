@@ -12,7 +12,7 @@ Three threads meet here:
 Control calls (`abort`, `pause`, `resume`, `stats`, `wait_played`) may come from any thread.
 
 Utterances are tracked by absolute ring positions: `begin_utterance` records where the utterance
-starts in the ring, `write` records where its first non-silent frame lands, `end_utterance` where
+starts in the ring, `write` records where its first audible frame lands, `end_utterance` where
 it ends. The callback compares those positions with its read position; it never allocates, locks,
 logs or raises. The only system call it makes is a non-blocking one-byte pipe write (`WakePipe`)
 to wake the writer or the event thread.

@@ -54,16 +54,11 @@ UNIQUE_SENTENCES: tuple[str, ...] = (
     "The meeting has been moved to Thursday afternoon at half past three.",
     "Warning: the disk is almost full; delete old backups to free some space.",
     "She opened the window, and the smell of cut grass drifted into the kitchen.",
-    "Flight 2817 to Lisbon is now boarding at gate B twelve; please have your "
-    "passport ready.",
-    "Every Tuesday the market square fills with stalls selling cheese, bread, honey "
-    "and flowers.",
-    "If you can hear this message clearly, the speakers are working and the volume "
-    "is about right.",
-    "The recipe calls for two eggs, a cup of flour, a pinch of salt, and a little "
-    "warm milk.",
-    "Spelling check finished with four suggestions: receive, separate, necessary, "
-    "and accommodate.",
+    "Flight 2817 to Lisbon is now boarding at gate B twelve; please have your passport ready.",
+    "Every Tuesday the market square fills with stalls selling cheese, bread, honey and flowers.",
+    "If you can hear this message clearly, the speakers are working and the volume is about right.",
+    "The recipe calls for two eggs, a cup of flour, a pinch of salt, and a little warm milk.",
+    "Spelling check finished with four suggestions: receive, separate, necessary, and accommodate.",
     "After the concert, the orchestra walked out into the snow and played one more "
     "song for the crowd waiting outside.",
     "Line 42 of main dot c declares a variable that is never used; consider "
