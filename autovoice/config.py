@@ -74,6 +74,8 @@ class StreamingConfig:
     """Sentences longer than this (in phonemes) are split at clauses."""
     first_unit_phonemes: int = field(default=24, metadata=_range(0, 2000))
     """The first unit of a text is at most this long (0 = no limit)."""
+    trim_lead_in: bool = True
+    """The daemon drops an utterance's quiet lead-in (engines/lead_in.py)."""
 
 
 @dataclass(frozen=True)
