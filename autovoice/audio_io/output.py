@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BLOCK_S = 0.010
 """Callback block length in seconds (output is committed in fixed blocks)."""
 DEFAULT_FADE_S = 0.004
-"""Fade-out length on abort/pause, fade-in on resume, in seconds."""
+"""Longest fade-out on abort/pause, fade-in on resume, in seconds (at most one block)."""
 
 
 class AudioOutput:
@@ -64,7 +64,8 @@ class AudioOutput:
             takes it, else at the device's default rate.
         channels: Device channels; None uses min(2, the device's maximum).
         block_s: Callback block length in seconds.
-        fade_s: Length of the fade on abort/pause/resume in seconds.
+        fade_s: Length of the fade on abort/pause/resume in seconds (at most `block_s`);
+            None: `DEFAULT_FADE_S` or the block, whichever is shorter.
 
     Raises:
         ValueError, TypeError: For bad arguments (checked here, before any device is touched).
@@ -83,7 +84,7 @@ class AudioOutput:
         device_rate_hz: int | None = None,
         channels: int | None = None,
         block_s: float = DEFAULT_BLOCK_S,
-        fade_s: float = DEFAULT_FADE_S,
+        fade_s: float | None = None,
     ) -> None:
         if isinstance(input_rate_hz, bool) or not isinstance(input_rate_hz, int):
             raise TypeError(f"input_rate_hz must be an int, got {input_rate_hz!r}")
@@ -99,6 +100,8 @@ class AudioOutput:
             raise ValueError(f"buffer_s must be > 0.05 seconds, got {buffer_s!r}")
         if not 0.001 <= block_s <= 0.1:
             raise ValueError(f"block_s must be within 0.001..0.1 seconds, got {block_s!r}")
+        if fade_s is None:
+            fade_s = min(DEFAULT_FADE_S, block_s)
         if not 0.0 <= fade_s <= block_s:
             raise ValueError(f"fade_s must be within 0..block_s, got {fade_s!r}")
         self.input_rate_hz = input_rate_hz

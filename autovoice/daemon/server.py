@@ -64,6 +64,7 @@ def make_output(config: AppConfig, input_rate_hz: int, on_event: Callable[[Any],
         latency=audio.latency,
         buffer_s=audio.lookahead_s,
         on_event=on_event,
+        block_s=audio.block_s,
     )
 
 

@@ -27,7 +27,7 @@ from autovoice.engines.base import AudioChunk, Backend, Scales
 from autovoice.engines.frontend import Frontend, SpeechUnit, word_id_starts
 from autovoice.engines.gpu_plan import decode_one, stream_plan
 from autovoice.engines.latent import LazyLatent
-from autovoice.engines.lead_in import MARGIN_S, audible_start, silent_frames
+from autovoice.engines.lead_in import MARGIN_S, audible_start, lead_frames
 from autovoice.engines.manager import load_backend
 from autovoice.engines.options import SpeakOptions
 from autovoice.engines.voice import VoiceInfo, find_voices, resolve_voice
@@ -173,6 +173,7 @@ class Synthesizer:
             z: np.ndarray | None = None
             words: tuple[int, ...] = ()  # word starts within the unit's own audio
             skip: int | None = None  # leading frames not decoded
+            extra = 0  # quiet frames added to the first chunk: it still plays as long
             unit_start = position  # where the unit's own sample 0 falls among yielded samples
             trimming = trim_lead_in and index == 0
             done = 0  # chunks of this unit already made
@@ -187,9 +188,9 @@ class Synthesizer:
                         words = self._word_starts(unit, z, backend.hop_samples, 0)
                     if skip is None:  # once per unit: a fallback engine keeps the same plan
                         durations = getattr(z, "durations", None)
-                        skip = silent_frames(unit.ids, durations, bos) if trimming else 0
+                        skip, extra = lead_frames(unit.ids, durations, bos) if trimming else (0, 0)
                         unit_start -= skip * backend.hop_samples
-                    plans = self._plans(backend, z.shape[1], index == 0, skip)
+                    plans = self._plans(backend, z.shape[1], index == 0, skip, extra)
                     if done >= len(plans):
                         break
                     audio = decode_one(backend, z, scales.speaker_id, plans[done])
@@ -253,7 +254,12 @@ class Synthesizer:
         return tuple(position + int(frames[i]) * hop_samples for i in starts)
 
     def _plans(
-        self, backend: Backend, total_frames: int, first_unit: bool = True, start_frame: int = 0
+        self,
+        backend: Backend,
+        total_frames: int,
+        first_unit: bool = True,
+        start_frame: int = 0,
+        extra_first: int = 0,
     ) -> list:
         """Chunk plan of a unit from `start_frame` on; GPU engines get their fixed windows.
 
@@ -263,7 +269,7 @@ class Synthesizer:
         """
         s = self.config.streaming
         first = (
-            s.first_chunk_frames
+            s.first_chunk_frames + extra_first
             if first_unit
             else min(8 * s.first_chunk_frames, s.max_chunk_frames)
         )

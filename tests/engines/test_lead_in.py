@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autovoice.engines import Synthesizer, lead_in
-from autovoice.engines.lead_in import AUDIBLE, MARGIN_S, silent_frames
+from autovoice.engines.lead_in import AUDIBLE, MARGIN_S, lead_frames, silent_frames
 from tests.conftest import EXACT
 
 TEXTS = (
@@ -68,7 +68,11 @@ def test_bos_frames_are_not_decoded(onnx_synth: Synthesizer) -> None:
     bos = onnx_synth.voice.phoneme_id_map["^"][0]
     skip = silent_frames(unit.ids, z.durations, bos)
     assert skip == int(z.durations[0]) - lead_in.SAFETY_FRAMES > 5
-    plans = onnx_synth._plans(onnx_synth.backend, z.shape[1], True, skip)
+    assert lead_frames(unit.ids, z.durations, bos) == (skip, lead_in.SAFETY_FRAMES)
+    plans = onnx_synth._plans(onnx_synth.backend, z.shape[1], True, skip, lead_in.SAFETY_FRAMES)
     assert plans[0].start == skip and plans[-1].end == z.shape[1]
+    # the first chunk still plays first_chunk_frames once its quiet BOS frames are trimmed
+    first = onnx_synth.config.streaming.first_chunk_frames
+    assert plans[0].end - plans[0].start == first + lead_in.SAFETY_FRAMES
     # without durations (other engines) nothing is skipped; the sample trim still applies
     assert silent_frames(unit.ids, None, bos) == 0
