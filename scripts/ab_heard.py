@@ -56,12 +56,13 @@ def main() -> None:
                     key = "busy" if play["busy_core"] else "idle"
                     row.setdefault(f"{key} underruns", []).append(play["underruns"])
                     row.setdefault(f"{key} dropouts", []).append(play["dropouts_at_device"])
+                    row.setdefault(f"{key} underflows", []).append(play["portaudio_underflows"])
                 if figures.failures:
                     print(f"round {round_index} {config}: failures {figures.failures}")
     for config, row in rows.items():
         print(f"{config}:")
         for name, values in row.items():
-            if name.endswith(("underruns", "dropouts")):
+            if name.endswith(("underruns", "dropouts", "underflows")):
                 print(f"  {name:14} {values}")
             else:
                 ordered = sorted(values)

@@ -94,7 +94,9 @@ class Trial:
 
 @dataclass
 class DaemonFigures:
-    """Raw samples from one daemon run (see `Trial`; stops and plays in ms)."""
+    """Raw samples from one daemon run (see `Trial`; stops in ms; plays: one dict per full
+    play with audio_s, busy_core, underruns (the ring ran dry), portaudio_underflows (the
+    device buffer ran dry), dropouts_at_device, longest_dropout_ms, wall_s)."""
 
     trials: list[Trial] = field(default_factory=list)
     busy: list[Trial] = field(default_factory=list)
@@ -265,7 +267,7 @@ class _Run:
 
     def play(self, text: str, record: bool = True, busy: bool = False) -> None:
         """Play `text` to its end; record its underruns (daemon count, device dropouts)."""
-        before = self._underruns()
+        before, pa_before = self._underruns()
         started = time.monotonic()
         result = self.client.speak(text, wait=True, timeout_s=300)
         ended = time.monotonic()
@@ -274,7 +276,13 @@ class _Run:
             return
         if not record:
             return
-        row = {"busy_core": busy, "audio_s": NAN, "underruns": self._underruns() - before}
+        after, pa_after = self._underruns()
+        row = {
+            "busy_core": busy,
+            "audio_s": NAN,
+            "underruns": after - before,
+            "portaudio_underflows": pa_after - pa_before,
+        }
         done = result.final
         if isinstance(done, p.Done):
             row["audio_s"] = round(done.audio_s, 2)
@@ -289,9 +297,10 @@ class _Run:
         row["wall_s"] = round(ended - started, 2)
         self.figures.plays.append(row)
 
-    def _underruns(self) -> int:
+    def _underruns(self) -> tuple[int, int]:
+        """(callbacks the ring ran dry in, callbacks PortAudio flagged an output underflow)."""
         audio = self.client.status().get("audio", {}) or {}
-        return int(audio.get("underruns", 0) or 0)
+        return int(audio.get("underruns", 0) or 0), int(audio.get("portaudio_underflows", 0) or 0)
 
     def _stream_format(self) -> tuple[int, int]:
         if self._format is None:

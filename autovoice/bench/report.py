@@ -69,6 +69,7 @@ def print_table(results: dict[str, Any], out: TextIO) -> None:
         out.write(
             f"Full play of {_fmt(play['audio_s'])} s"
             f"{' (one core busy)' if play['busy_core'] else ''}: underruns {play['underruns']}"
+            f", PortAudio underflows {play['portaudio_underflows']}"
             f", dropouts at the device {play.get('dropouts_at_device', 'n/a')}\n"
         )
     daemon = results.get("daemon")

@@ -94,6 +94,7 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert [play["busy_core"] for play in data["plays"]] == [False, True]
     for play in data["plays"]:
         assert play["audio_s"] > 1 and play["dropouts_at_device"] >= 0 and play["underruns"] >= 0
+        assert play["portaudio_underflows"] >= 0
     # the daemon ran the given config (its engine), and the run records what it measured
     assert data["daemon"]["engine"] == "onnx" and data["daemon"]["failures"] == []
     assert data["settings"]["config"]["streaming"]["first_chunk_frames"] == 16
