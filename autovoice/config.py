@@ -116,7 +116,7 @@ class AudioConfig:
     """PortAudio latency: "low", "high" or seconds."""
     lookahead_s: float = field(default=2.0, metadata=_range(0.2, 30.0))
     """Seconds of audio queued ahead of playback at most."""
-    block_s: float = field(default=0.010, metadata=_range(0.001, 0.1))
+    block_s: float = field(default=0.003, metadata=_range(0.001, 0.1))
     """Audio callback block in seconds: PortAudio buffers about two blocks (at latency low)."""
 
 
