@@ -132,6 +132,8 @@ class DaemonConfig:
     """Size bound of the phrase cache in megabytes."""
     cache_max_chars: int = field(default=64, metadata=_range(0, 10000))
     """Longest phrase (characters) that is cached."""
+    stream_idle_s: float = field(default=30.0, metadata=_range(0.1, 86400.0))
+    """An open stream (`speak` with `stream`) that gets no text for this long is ended."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,9 @@ class AppConfig:
     voice: str = "default"
     """Voice name or .onnx path."""
     voices_dir: str | None = None
-    """Extra directory of voices."""
+    """Directory of voices; None = $XDG_DATA_HOME/autovoice/voices."""
+    catalogue: str | None = None
+    """Base URL of the voice catalogue (a piper-voices layout); None = piper-voices."""
     speaker: int | str | None = None
     """Speaker id or name for multi-speaker voices."""
     engine: str = field(default="auto", metadata=_choice(*ENGINE_NAMES))

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "AudioDeviceError",
     "AutoVoiceError",
+    "CatalogueError",
     "ConfigError",
     "EngineError",
     "EngineUnavailable",
@@ -45,6 +46,11 @@ class VoiceError(AutoVoiceError):
         self.voice = voice
         self.problem = problem
         super().__init__(f"voice {voice}: {problem}")
+
+
+class CatalogueError(AutoVoiceError):
+    """The voice catalogue cannot be fetched or read, or a voice cannot be downloaded or
+    installed (network, HTTP status, checksum, disk); `str()` says which and where."""
 
 
 class EngineError(AutoVoiceError):

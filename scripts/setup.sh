@@ -37,6 +37,8 @@ pip_install --upgrade pip
 # PyTorch for the torch extra, pinned to 2.13.0 (its CPU build is what this project tests with).
 pip_install "torch==2.13.0"
 pip_install -e ".[torch,dev]"
+# Japanese and Thai phonemizers (piper-tts extras), so their voices and tests run here too.
+pip_install -e ".[ja,th]"
 .venv/bin/autovoice --version >&2
 
 if ((SPEAK)); then

@@ -9,10 +9,12 @@ running, 4 the utterance was cancelled.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ def add_subcommands(subparsers: Any) -> None:
 
     Each parser gets `handler=fn` where `fn(args) -> int` is the exit code.
     """
-    from autovoice.cli import add_synthesis_options
+    from autovoice.cli_options import add_synthesis_options
     from autovoice.daemon.protocol import PRIORITIES
 
     serve = subparsers.add_parser("serve", help="run the speech daemon (prints `ready` when up)")
@@ -50,6 +52,11 @@ def add_subcommands(subparsers: Any) -> None:
     say = subparsers.add_parser("say", help="speak text through the daemon")
     say.add_argument("text", help="text to speak, or - to read stdin")
     say.add_argument("--wait", action="store_true", help="return when the speech ends")
+    say.add_argument(
+        "--stream",
+        action="store_true",
+        help="with -: speak stdin as it arrives (e.g. `llm ... | autovoice say --stream -`)",
+    )
     say.add_argument("--json", action="store_true", help="print the events, one JSON per line")
     say.add_argument("--priority", choices=PRIORITIES, help="priority (default: message)")
     say.add_argument("--voice", metavar="V", help="voice name or path")
@@ -122,7 +129,7 @@ def _run_client(args: argparse.Namespace, action) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     """`autovoice serve`: run the daemon until SIGTERM/SIGINT."""
-    from autovoice.cli import load_app_config
+    from autovoice.cli_options import load_app_config
     from autovoice.daemon.paths import ENV_SOCKET, SocketInUse, default_socket_path
     from autovoice.daemon.server import Daemon, ServeOptions
 
@@ -169,7 +176,15 @@ def run_say(args: argparse.Namespace) -> int:
     """`autovoice say`: queue text; with --wait, exit 0 only if it was played to the end."""
     from autovoice.daemon import protocol as p
 
-    text = sys.stdin.buffer.read().decode("utf-8", "replace") if args.text == "-" else args.text
+    if args.stream and args.text != "-":
+        print("autovoice: error: --stream reads stdin: give - as the text", file=sys.stderr)
+        return EXIT_USAGE
+    if args.stream:
+        text: Any = stdin_pieces()
+    elif args.text == "-":
+        text = sys.stdin.buffer.read().decode("utf-8", "replace")
+    else:
+        text = args.text
     speaker: int | str | None = args.speaker
     if speaker is not None and speaker.isdigit():
         speaker = int(speaker)
@@ -201,6 +216,19 @@ def run_say(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
 
     return _run_client(args, action)
+
+
+def stdin_pieces(read_bytes: int = 65536) -> Iterator[str]:
+    """Yield stdin's text as it arrives (whatever each read returns; UTF-8 split anywhere)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    fd = sys.stdin.fileno()
+    while True:
+        data = os.read(fd, read_bytes)
+        text = decoder.decode(data, final=not data)
+        if text:
+            yield text
+        if not data:
+            return
 
 
 def run_stop(args: argparse.Namespace) -> int:

@@ -16,17 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
+import dataclasses
 import os
 import socket
 import time
-from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from autovoice.daemon import protocol as p
+from autovoice.daemon.client_core import (
+    ClientCore,
+    DaemonUnavailable,
+    SpeakResult,
+    check_piece,
+    speak_request,
+    stop_task,
+)
 from autovoice.daemon.paths import default_socket_path
 from autovoice.errors import AutoVoiceError, ProtocolError
 
@@ -34,104 +40,6 @@ __all__ = ["AsyncClient", "Client", "DaemonUnavailable", "SpeakResult"]
 
 DEFAULT_TIMEOUT_S = 30.0
 """How long a request waits for its reply."""
-_REPLIES = (p.Queued, p.Ok, p.Pong, p.StatusReply, p.VoicesReply, p.ConfigReply)
-
-
-class DaemonUnavailable(AutoVoiceError):
-    """No daemon answers on the socket.
-
-    Attributes:
-        path: The socket tried.
-    """
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(
-            f"no AutoVoice daemon on {path} ({problem}); start one with `autovoice serve` "
-            "(or `systemctl --user start autovoice`)"
-        )
-
-
-@dataclass
-class SpeakResult:
-    """What is known about one spoken utterance.
-
-    Attributes:
-        utterance: The daemon's number for it.
-        events: Its events so far, in order (queued first).
-    """
-
-    utterance: int
-    events: list[p.Event] = field(default_factory=list)
-
-    @property
-    def final(self) -> p.Event | None:
-        """The done / cancelled / error event, once it came."""
-        last = self.events[-1] if self.events else None
-        return last if last is not None and last._type in p.FINAL_EVENTS else None
-
-    @property
-    def ok(self) -> bool:
-        """True when it was played to its end."""
-        return isinstance(self.final, p.Done)
-
-    @property
-    def first_audio_ms(self) -> float | None:
-        """Latency from request to first audio at the device, if it got that far."""
-        for event in self.events:
-            if isinstance(event, p.FirstAudio):
-                return event.latency_ms
-        return None
-
-
-class _Core:
-    """Protocol bookkeeping shared by both clients (no I/O)."""
-
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
-        self.by_utterance: dict[int, deque[p.Event]] = defaultdict(deque)
-        self.unsolicited: deque[p.Event] = deque()
-
-    def request(self, req: p.Request) -> tuple[int, bytes]:
-        rid = next(self._ids)
-        data = req.to_event()
-        data["id"] = rid
-        return rid, p.encode_event(data)
-
-    def route(self, event: p.Event, rid: int | None) -> p.Event | None:
-        """Return `event` if it answers request `rid`; else file it for later."""
-        ev_id = getattr(event, "id", None)
-        utt = getattr(event, "utterance", None)
-        is_reply = isinstance(event, _REPLIES) or (isinstance(event, p.Error) and utt is None)
-        if rid is not None and ev_id == rid and is_reply:
-            return event
-        if isinstance(event, p.Error) and utt is None and ev_id is None:
-            return event  # a connection-level error (e.g. permission_denied)
-        if utt is not None:
-            self.by_utterance[utt].append(event)
-        else:
-            self.unsolicited.append(event)
-        return None
-
-    @staticmethod
-    def check(event: p.Event) -> p.Event:
-        if isinstance(event, p.Error):
-            raise ProtocolError(event.code, event.message, event.retryable)
-        return event
-
-
-def _speak_request(
-    text: str,
-    voice: str | None,
-    speaker: int | str | None,
-    rate: float | None,
-    volume: float | None,
-    priority: str | None,
-) -> p.Speak:
-    return p.Speak(
-        text=text, voice=voice, speaker=speaker, rate=rate, volume=volume, priority=priority
-    )
 
 
 class Client:
@@ -152,7 +60,7 @@ class Client:
         self.timeout_s = timeout_s
         self._sock: socket.socket | None = None
         self._buf = bytearray()
-        self._core = _Core()
+        self._core = ClientCore()
 
     # -- connection --------------------------------------------------------------------------
 
@@ -193,7 +101,7 @@ class Client:
 
     def speak(
         self,
-        text: str,
+        text: str | Iterable[str],
         *,
         voice: str | None = None,
         speaker: int | str | None = None,
@@ -207,26 +115,70 @@ class Client:
         """Queue text; with `wait`, return once it was played, cancelled or failed.
 
         Args:
-            text: What to say.
+            text: What to say; or an iterable of text pieces split anywhere (an LLM's
+                deltas), sent as they are produced on one open stream (docs/PROTOCOL.md,
+                "Streams"): speech starts with the first speakable piece. The stream ends when
+                the iterable does; if the iterable raises, the utterance is cancelled and the
+                exception propagates; a piece the daemon refuses (`text_too_long`) raises its
+                `ProtocolError` likewise. Once the utterance ended early (stopped, cancelled),
+                the rest of the iterable is not read.
             voice, speaker, rate, volume, priority: See docs/PROTOCOL.md (`speak`).
             wait: Wait for the final event.
             on_event: Called with each event of this utterance as it arrives.
             timeout_s: Limit for `wait` (None = no limit).
 
         Raises:
-            ProtocolError: the daemon refused the request.
+            ProtocolError: the daemon refused the request (or one of a stream's pieces).
             DaemonUnavailable: no daemon.
             TimeoutError: no reply, or `wait` took longer than `timeout_s`.
+            TypeError: a piece is not a str.
         """
-        req = _speak_request(text, voice, speaker, rate, volume, priority)
+        streaming = not isinstance(text, str)
+        req = speak_request("" if streaming else text, voice, speaker, rate, volume, priority)
+        if streaming:
+            req = dataclasses.replace(req, stream=True)
         queued = self._request(req)
         assert isinstance(queued, p.Queued)
         result = SpeakResult(queued.utterance, [queued])
         if on_event is not None:
             on_event(queued)
+        if streaming:
+            self._feed(result, text, on_event)  # type: ignore[arg-type]
         if wait:
             self.wait(result, timeout_s=timeout_s, on_event=on_event)
         return result
+
+    def _feed(
+        self,
+        result: SpeakResult,
+        pieces: Iterable[str],
+        on_event: Callable[[p.Event], None] | None,
+    ) -> None:
+        """Send a stream's pieces as `append`s, then `end` (cancel if `pieces` raises)."""
+        uid, appends = result.utterance, set()
+        try:
+            for piece in pieces:
+                if check_piece(piece):
+                    appends.add(self._send(p.Append(utterance=uid, text=piece)))
+                self._pump(result, on_event)
+                error = self._core.append_error(appends, result)
+                if error is not None:
+                    raise error
+                if result.final is not None:
+                    return
+        except BaseException:
+            with contextlib.suppress(AutoVoiceError, OSError):
+                self._request(p.Cancel(utterance=uid))
+            raise
+        try:
+            self._request(p.End(utterance=uid))
+        except ProtocolError as exc:
+            if exc.code != p.ErrorCode.NOT_FOUND.value:  # not_found: it ended meanwhile
+                raise
+        self._core.deliver(result, on_event)
+        error = self._core.append_error(appends, result)  # replies come in order: all are here
+        if error is not None:
+            raise error
 
     def wait(
         self,
@@ -294,7 +246,8 @@ class Client:
 
     # -- I/O ---------------------------------------------------------------------------------
 
-    def _request(self, req: p.Request) -> Any:
+    def _send(self, req: p.Request) -> int:
+        """Send one request without waiting for a reply; returns its id."""
         self.connect()
         assert self._sock is not None
         rid, data = self._core.request(req)
@@ -304,6 +257,20 @@ class Client:
         except OSError as exc:
             self.close()
             raise DaemonUnavailable(str(self.socket_path), f"send failed: {exc}") from None
+        return rid
+
+    def _pump(self, result: SpeakResult, on_event: Callable[[p.Event], None] | None) -> None:
+        """File the events already received (without blocking); pass `result`'s on."""
+        while True:
+            try:
+                event = self._read_event(time.monotonic())
+            except TimeoutError:
+                break
+            self._core.route(event, None)
+        self._core.deliver(result, on_event)
+
+    def _request(self, req: p.Request) -> Any:
+        rid = self._send(req)
         deadline = time.monotonic() + self.timeout_s
         while True:
             reply = self._core.route(self._read_event(deadline), rid)
@@ -319,12 +286,11 @@ class Client:
                 del self._buf[: nl + 1]
                 return p.decode_event(line)
             remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError("no reply from the daemon in time")
-            self._sock.settimeout(remaining)
+            # Past the deadline: one look at what has already arrived (non-blocking).
+            self._sock.settimeout(None if remaining is None else max(0.0, remaining))
             try:
                 data = self._sock.recv(1 << 16)
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
                 raise TimeoutError("no reply from the daemon in time") from None
             except OSError as exc:
                 self.close()
@@ -352,7 +318,7 @@ class AsyncClient:
         self.timeout_s = timeout_s
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._core = _Core()
+        self._core = ClientCore()
 
     async def connect(self) -> AsyncClient:
         """Open the connection. Raises DaemonUnavailable."""
@@ -382,7 +348,7 @@ class AsyncClient:
 
     async def speak(
         self,
-        text: str,
+        text: str | Iterable[str] | AsyncIterable[str],
         *,
         voice: str | None = None,
         speaker: int | str | None = None,
@@ -392,12 +358,62 @@ class AsyncClient:
         wait: bool = False,
         timeout_s: float | None = None,
     ) -> SpeakResult:
-        """See `Client.speak`."""
-        queued = await self._request(_speak_request(text, voice, speaker, rate, volume, priority))
+        """See `Client.speak`; `text` may also be an async iterable of pieces."""
+        streaming = not isinstance(text, str)
+        req = speak_request(
+            "" if streaming else text, voice, speaker, rate, volume, priority, streaming
+        )
+        queued = await self._request(req)
         result = SpeakResult(queued.utterance, [queued])
+        if streaming:
+            await self._feed(result, text)  # type: ignore[arg-type]
         if wait:
             await self.wait(result, timeout_s)
         return result
+
+    async def _feed(self, result: SpeakResult, pieces: Iterable[str] | AsyncIterable[str]) -> None:
+        """See `Client._feed`; events are read meanwhile by a task of this client."""
+        uid, appends = result.utterance, set()
+
+        async def pump() -> None:
+            while True:
+                self._core.route(await self._read_event(), None)
+                self._core.deliver(result, None)
+
+        async def each() -> AsyncIterator[str]:
+            if isinstance(pieces, AsyncIterable):
+                async for piece in pieces:
+                    yield piece
+            else:
+                for piece in pieces:
+                    yield piece
+
+        reader = asyncio.get_running_loop().create_task(pump())
+        try:
+            async for piece in each():
+                if check_piece(piece):
+                    appends.add(await self._send(p.Append(utterance=uid, text=piece)))
+                error = self._core.append_error(appends, result)
+                if error is not None:
+                    raise error
+                if result.final is not None or reader.done():
+                    break
+        except BaseException:
+            await stop_task(reader)
+            with contextlib.suppress(AutoVoiceError, OSError):
+                await self._request(p.Cancel(utterance=uid))
+            raise
+        await stop_task(reader)
+        if result.final is None:
+            try:
+                await self._request(p.End(utterance=uid))
+            except ProtocolError as exc:
+                if exc.code != p.ErrorCode.NOT_FOUND.value:
+                    raise
+        self._core.deliver(result, None)
+        error = self._core.append_error(appends, result)  # replies come in order: all are here
+        if error is not None:
+            raise error
 
     async def wait(self, result: SpeakResult, timeout_s: float | None = None) -> SpeakResult:
         """See `Client.wait`."""
@@ -453,12 +469,17 @@ class AsyncClient:
         while True:
             yield await self._read_event()
 
-    async def _request(self, req: p.Request) -> Any:
+    async def _send(self, req: p.Request) -> int:
+        """Send one request without waiting for a reply; returns its id."""
         await self.connect()
         assert self._writer is not None
         rid, data = self._core.request(req)
         self._writer.write(data)
         await self._writer.drain()
+        return rid
+
+    async def _request(self, req: p.Request) -> Any:
+        rid = await self._send(req)
 
         async def reply() -> p.Event:
             while True:

@@ -1,9 +1,10 @@
-"""One native client connection: its outbox and writer task, and its request lines answered.
+"""The native protocol front-end: one client connection's request lines read and answered.
 
 Each connection has its own reader (lines are parsed and answered one by one) and its own
-writer task fed by a bounded outbox, so a slow or dead client never blocks anyone else: when a
-client stops reading and its outbox fills, that client alone is disconnected. The daemon
-(`autovoice.daemon.server`) accepts the connection and hands it to `RequestHandler.read_loop`.
+writer task fed by a bounded outbox (`autovoice.daemon.outbox.Connection`), so a slow or dead
+client never blocks anyone else. The daemon (`autovoice.daemon.server`) accepts the connection
+and hands it to `RequestHandler.read_loop`; the handler uses only the core API
+(`autovoice.daemon.core.DaemonCore`).
 
 Thread: the event loop. RT-safe: no.
 """
@@ -11,18 +12,17 @@ Thread: the event loop. RT-safe: no.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from autovoice.daemon import protocol as p
+from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.outbox import Connection
 from autovoice.daemon.player import SpeakPayload
 from autovoice.daemon.scheduler import Priority, Utterance
+from autovoice.daemon.streams import OpenStreams
+from autovoice.daemon.text_feed import TextFeed
 from autovoice.engines import SpeakOptions
-
-if TYPE_CHECKING:
-    from autovoice.daemon.server import Daemon
 
 __all__ = ["Connection", "RequestHandler", "reply", "reply_error", "server_version"]
 
@@ -30,8 +30,6 @@ _LOG = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 16
 """Bytes read from a socket at a time."""
-OUTBOX_EVENTS = 4096
-"""Events waiting for a slow client at most; beyond that the client is disconnected."""
 LINE_SLACK_BYTES = 1 << 16
 """Room in a request line beyond its text (fields, JSON escapes are counted separately)."""
 
@@ -51,63 +49,6 @@ def server_version() -> str:
         return "dev"
 
 
-class Connection:
-    """One client connection: its id, peer, outbox and writer task."""
-
-    def __init__(self, cid: int, writer: asyncio.StreamWriter, peer_pid: int) -> None:
-        self.id = cid
-        self.peer_pid = peer_pid
-        self.writer = writer
-        self.subscribed = False
-        self.closed = False
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue(OUTBOX_EVENTS)
-        self.task = asyncio.get_running_loop().create_task(self._drain())
-
-    def send(self, data: bytes) -> None:
-        """Queue one encoded event; a client too slow to take it is disconnected."""
-        if self.closed:
-            return
-        try:
-            self.outbox.put_nowait(data)
-        except asyncio.QueueFull:
-            _LOG.warning(
-                "client %d (pid %d) is not reading; disconnecting it", self.id, self.peer_pid
-            )
-            self.abort()
-
-    async def _drain(self) -> None:
-        try:
-            while True:
-                data = await self.outbox.get()
-                if data is None:
-                    break
-                self.writer.write(data)
-                await self.writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            self.abort()
-
-    async def flush_and_close(self, timeout_s: float) -> None:
-        """Send what is queued (up to `timeout_s`), then close."""
-        if not self.closed:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.outbox.put_nowait(None)
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self.task), timeout_s)
-        self.abort()
-
-    def abort(self) -> None:
-        """Close at once."""
-        if self.closed:
-            return
-        self.closed = True
-        if not self.task.done() and self.task is not asyncio.current_task():
-            self.task.cancel()
-        with contextlib.suppress(Exception):
-            self.writer.transport.abort()
-
-
 def reply_error(conn: Connection, exc: p.RequestError) -> None:
     """Send `exc` as an `error` event."""
     conn.send(p.encode_event(p.Error.from_exception(exc, exc.request_id).to_event()))
@@ -125,14 +66,24 @@ class RequestHandler:
         daemon: The running daemon (its config, scheduler, player, metrics and public API).
     """
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonCore) -> None:
         self.daemon = daemon
+        self.streams = OpenStreams(
+            lambda: daemon.config.daemon.stream_idle_s,
+            lambda: daemon.config.daemon.max_text_bytes,
+        )
 
     async def read_loop(self, conn: Connection, reader: asyncio.StreamReader) -> None:
         """Answer `conn`'s lines until it closes; an unfinished or too long line gets an error.
 
         Thread: event loop.
         """
+        try:
+            await self._read_lines(conn, reader)
+        finally:
+            self.streams.close_connection(conn.id)
+
+    async def _read_lines(self, conn: Connection, reader: asyncio.StreamReader) -> None:
         buf = bytearray()
         scanned = 0
         discarding = False
@@ -199,6 +150,13 @@ class RequestHandler:
         daemon = self.daemon
         if isinstance(req, p.Speak):
             self._speak(conn, req, received_s)
+        elif isinstance(req, p.Append):
+            self.streams.append(conn.id, req.utterance, req.text, received_s, req.id)
+        elif isinstance(req, p.End):
+            if req.text:
+                self.streams.append(conn.id, req.utterance, req.text, received_s, req.id)
+            self.streams.end(conn.id, req.utterance, req.id)
+            reply(conn, p.Ok(cmd="end", id=req.id, utterances=[req.utterance]))
         elif isinstance(req, p.Stop):
             done = daemon.apply(daemon.scheduler.stop())
             reply(conn, p.Ok(cmd="stop", id=req.id, utterances=done))
@@ -248,13 +206,17 @@ class RequestHandler:
             gain = min(4.0, daemon.config.synthesis.gain * req.volume)
         options = SpeakOptions(rate=req.rate, gain=gain, speaker=req.speaker)
         priority = Priority(req.priority or p.DEFAULT_PRIORITY)
+        feed = None
+        if req.stream:
+            feed = TextFeed()
+            feed.add(req.text, received_s)
         utt = Utterance(
             uid=daemon.scheduler.new_uid(),
-            text=req.text,
+            text="" if feed is not None else req.text,
             priority=priority,
             client_id=conn.id,
             request_id=req.id,
-            payload=SpeakPayload(req.voice, options),
+            payload=SpeakPayload(req.voice, options, feed=feed),
             received_s=received_s,
         )
         try:
@@ -263,6 +225,8 @@ class RequestHandler:
             raise p.RequestError(p.ErrorCode.QUEUE_FULL, str(exc), req.id) from None
         except RuntimeError as exc:
             raise p.RequestError(p.ErrorCode.SHUTTING_DOWN, str(exc), req.id) from None
+        if feed is not None:
+            self.streams.open(conn.id, utt, feed)
         daemon.dispatch(
             utt,
             p.Queued(

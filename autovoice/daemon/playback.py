@@ -14,6 +14,7 @@ RT-safe: no.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import numpy as np
 
 from autovoice.audio_io.render import SILENCE_THRESHOLD
 from autovoice.daemon.scheduler import Utterance
+from autovoice.daemon.text_feed import TextFeed
 from autovoice.engines import AudioChunk, SpeakOptions, Synthesizer
 
 __all__ = [
@@ -158,6 +160,9 @@ class Job:
         mark_words: For each index mark, the index of the word it precedes.
         word_starts: Utterance sample of each word made so far (`AudioChunk.word_starts`).
         marks_known: Marks whose sample was reported (`new_marks`).
+        feed: An open stream's text (then `chunks` is its current text's generator, and the
+            next text is taken from the feed when that runs out); None for a whole text.
+        made_samples: Samples made so far (a stream's texts continue each other's numbering).
     """
 
     synth: Synthesizer
@@ -180,6 +185,13 @@ class Job:
     mark_words: tuple[int, ...] = ()
     word_starts: list[int] = field(default_factory=list)
     marks_known: int = 0
+    feed: TextFeed | None = None
+    made_samples: int = 0
+
+    @property
+    def waiting(self) -> bool:
+        """An open stream whose text so far is all synthesised: more text may come."""
+        return self.chunks is None and self.feed is not None and not self.feed.exhausted
 
     def new_marks(self, utterance: int) -> MarkSamples | None:
         """The samples of the marks whose words were made since the last call (None: none)."""
@@ -209,11 +221,24 @@ class Job:
                 return None
             self.next_slice += 1
             return Piece(self.next_slice - 1, self.cached[start : start + step], start=start)
-        while self.chunks is not None:
+        while True:
+            if self.chunks is None:
+                text = self.feed.take() if self.feed is not None else None
+                if text is None:
+                    return None  # the end, or an open stream waiting for text (`waiting`)
+                trim = self.made_samples == 0 and self.synth.config.streaming.trim_lead_in
+                self.chunks = _continued(
+                    self.synth.speak(text, self.options, trim_lead_in=trim),
+                    self.next_clause,
+                    self.made_samples,
+                )
             chunk = next(self.chunks, None)
             if chunk is None:
                 self.chunks = None
-                return None
+                if self.feed is None:
+                    return None
+                continue
+            self.made_samples = chunk.start_sample + len(chunk.samples)
             self.compute_s += chunk.compute_s
             self.audio_s += chunk.duration_s
             self.next_clause = chunk.clause_index + (1 if chunk.last_in_clause else 0)
@@ -223,7 +248,6 @@ class Job:
             if self.pieces is not None:
                 self.pieces.append(chunk.samples)
             return Piece(chunk.clause_index, chunk.samples, start=chunk.start_sample)
-        return None
 
     def prune(self, read_pos: int) -> None:
         """Forget written pieces of clauses that played to their end before `read_pos`."""
@@ -245,6 +269,24 @@ class Job:
         self.synth, self.stale, self.pieces = synth, False, None
         self.word_starts, self.marks_known = [], 0  # the new voice's words: reported again
         self.chunks = synth.speak(text, self.options)
+
+
+def _continued(chunks: Iterator[AudioChunk], clause0: int, sample0: int) -> Iterator[AudioChunk]:
+    """A stream's next text's chunks, numbered on from the texts before it."""
+    try:
+        for chunk in chunks:
+            if clause0 or sample0:
+                chunk = dataclasses.replace(
+                    chunk,
+                    clause_index=chunk.clause_index + clause0,
+                    start_sample=chunk.start_sample + sample0,
+                    word_starts=tuple(w + sample0 for w in chunk.word_starts),
+                )
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass

@@ -45,6 +45,7 @@ from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.playback import Continued, Job, Piece, Playing, first_loud
 from autovoice.daemon.reporting import Emit, Reporter, status_info
 from autovoice.daemon.scheduler import Scheduler, Utterance
+from autovoice.daemon.text_feed import TextFeed
 from autovoice.daemon.voices import Voices
 from autovoice.engines import SpeakOptions, Synthesizer
 from autovoice.errors import AutoVoiceError, EngineError, VoiceError
@@ -87,12 +88,15 @@ class SpeakPayload:
         marks: Character offsets in the text of index marks: the player reports where they
             are heard (`playback.Anchor`, `playback.MarkSamples`) when the engine knows its
             word durations.
+        feed: An open stream's text (the utterance's `text` is then unused): spoken as it
+            comes, see `autovoice.daemon.text_feed`.
     """
 
     voice: str | None = None
     options: SpeakOptions = field(default_factory=SpeakOptions)
     pitch: float = 1.0
     marks: tuple[int, ...] = ()
+    feed: TextFeed | None = field(default=None, compare=False)
 
 
 OutputFactory = Callable[[AppConfig, int, Callable[[Any], None]], Output]
@@ -276,15 +280,15 @@ class Player:
         except VoiceError as exc:
             self._report.failed(utt, p.ErrorCode.UNKNOWN_VOICE, str(exc))
             return None
-        cacheable = self.cache.cacheable(utt.text)
+        cacheable = payload.feed is None and self.cache.cacheable(utt.text)
         cached = self.cache.get(key) if cacheable else None
         self._report.started(utt, synth.voice.name, cached is not None)
-        job = Job(synth, options, pitch, key, cached)
+        job = Job(synth, options, pitch, key, cached, feed=payload.feed)
         if payload.marks and cached is None:
             job.mark_words = tuple(synth.frontend.words_before(utt.text, payload.marks))
         if cached is not None:
             job.audio_s = len(cached) / synth.sample_rate
-        else:
+        elif payload.feed is None:
             job.chunks = synth.speak(
                 utt.text, options, trim_lead_in=synth.config.streaming.trim_lead_in
             )
@@ -332,9 +336,12 @@ class Player:
         job.written = []
         try:
             while not self._halted(utt):
-                synthesising = job.chunks is not None
+                synthesising = job.chunks is not None or job.feed is not None
                 piece = job.next_piece()
                 if piece is None:
+                    if job.waiting:  # an open stream: its next text has not come yet
+                        playing, resampler = self._await_text(utt, job, playing, resampler)
+                        continue
                     if synthesising:  # the generator just ran out
                         self._metrics.synthesis(job.audio_s, job.compute_s)
                     break
@@ -379,6 +386,31 @@ class Player:
         if job.pieces:
             self.cache.put(job.key, np.concatenate(job.pieces))
         self._report.done(utt, job)
+
+    def _await_text(
+        self, utt: Utterance, job: Job, playing: Playing, resampler: StreamResampler
+    ) -> tuple[Playing, StreamResampler]:
+        """An open stream ran out of text: end its output segment (what was written plays on;
+        a dry ring between segments is no underrun), wait for more text, the stream's end, or a
+        cancel or hold, then begin a new segment of the same utterance. Returns the segment and
+        resampler to go on with (the old ones when it was halted meanwhile)."""
+        out = self._output
+        tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            out.write(tail, utt.cancel_event)
+        out.end_utterance(playing.segment)
+        assert job.feed is not None
+        while not job.feed.wait(POLL_S):
+            if self._halted(utt):
+                return playing, resampler
+        nxt = Playing(utt, next(self._segment_ids), job.first)
+        with self._lock:
+            if self._halted(utt):
+                return playing, resampler
+            self._current = nxt
+            self._playing[nxt.segment] = nxt
+        out.begin_utterance(nxt.segment)
+        return nxt, StreamResampler(resampler.in_rate_hz, resampler.out_rate_hz)
 
     def _time_marks(self, utt: Utterance, job: Job, playing: Playing, piece: Piece) -> None:
         """Before `piece` is written: report the samples of marks whose words were just made,

@@ -176,17 +176,18 @@ class Speak(Request):
     """Queue `text` for speaking.
 
     Attributes:
-        text: What to say (UTF-8, at most the daemon's `max_text_bytes`).
+        text: What to say (UTF-8, at most the daemon's `max_text_bytes`); required unless
+            `stream` (then the stream's first text, default none).
         id: Client's tag, echoed in every event about this utterance.
         voice: Voice name or path; None = the daemon's voice.
         speaker: Speaker id or name of a multi-speaker voice.
         rate: Speaking rate multiplier, 0.1 .. 10.
         volume: Linear volume multiplier on the configured gain, 0 .. 4.
         priority: One of `PRIORITIES`; None = `DEFAULT_PRIORITY`.
+        stream: True: the utterance stays open for more text (`append`) until `end`.
     """
 
     _type: ClassVar[str] = "speak"
-    _required: ClassVar[tuple[str, ...]] = ("text",)
 
     text: str = field(default="", metadata=_spec((str,)))
     id: str | int | None = field(default=None, metadata=_ID)
@@ -195,6 +196,43 @@ class Speak(Request):
     rate: float | None = field(default=None, metadata=_spec((float,), 0.1, 10.0))
     volume: float | None = field(default=None, metadata=_spec((float,), 0.0, 4.0))
     priority: str | None = field(default=None, metadata=_spec((str,), choices=PRIORITIES))
+    stream: bool | None = field(default=None, metadata=_spec((bool,)))
+
+
+@dataclass(frozen=True)
+class Append(Request):
+    """Add text to this connection's open stream (a `speak` with `stream`).
+
+    Attributes:
+        utterance: The stream's utterance number (from `queued`).
+        text: More text, split anywhere (mid-word is fine).
+        id: Client's tag, echoed in an error about this request.
+    """
+
+    _type: ClassVar[str] = "append"
+    _required: ClassVar[tuple[str, ...]] = ("utterance", "text")
+
+    utterance: int = field(default=0, metadata=_spec((int,), 1, 2**63))
+    text: str = field(default="", metadata=_spec((str,)))
+    id: str | int | None = field(default=None, metadata=_ID)
+
+
+@dataclass(frozen=True)
+class End(Request):
+    """End this connection's open stream: what it holds is spoken, then `done`.
+
+    Attributes:
+        utterance: The stream's utterance number (from `queued`).
+        text: Last text to add first (optional).
+        id: Client's tag, echoed in the `ok` reply.
+    """
+
+    _type: ClassVar[str] = "end"
+    _required: ClassVar[tuple[str, ...]] = ("utterance",)
+
+    utterance: int = field(default=0, metadata=_spec((int,), 1, 2**63))
+    text: str | None = field(default=None, metadata=_spec((str,)))
+    id: str | int | None = field(default=None, metadata=_ID)
 
 
 @dataclass(frozen=True)
@@ -278,7 +316,20 @@ class Ping(Request):
 
 REQUESTS: dict[str, type[Request]] = {
     cls._type: cls
-    for cls in (Speak, Stop, Cancel, Pause, Resume, Status, Voices, Config, Subscribe, Ping)
+    for cls in (
+        Speak,
+        Append,
+        End,
+        Stop,
+        Cancel,
+        Pause,
+        Resume,
+        Status,
+        Voices,
+        Config,
+        Subscribe,
+        Ping,
+    )
 }
 """Request classes by command name."""
 
@@ -297,7 +348,8 @@ def parse_request(line: bytes, max_text_bytes: int) -> Request:
         RequestError: with the code of the first problem found.
 
     >>> parse_request(b'{"cmd": "speak", "text": "Hi", "id": 7}', 100)
-    Speak(text='Hi', id=7, voice=None, speaker=None, rate=None, volume=None, priority=None)
+    Speak(text='Hi', id=7, voice=None, speaker=None, rate=None, volume=None, priority=None, \
+stream=None)
     >>> parse_request(b'{"cmd": "dance"}', 100)
     Traceback (most recent call last):
     ...
@@ -336,19 +388,33 @@ def parse_request(line: bytes, max_text_bytes: int) -> Request:
             request_id,
         )
     request = REQUESTS[cmd].from_event(data)
-    if isinstance(request, Speak):
-        size = len(request.text.encode("utf-8", "surrogatepass"))
-        if size > max_text_bytes:
-            raise RequestError(
-                ErrorCode.TEXT_TOO_LONG,
-                f"text is {size} bytes; the limit is {max_text_bytes}",
-                request_id,
-            )
-        if any("\ud800" <= ch <= "\udfff" for ch in request.text):
-            raise RequestError(
-                ErrorCode.INVALID_UTF8, "text holds an unpaired surrogate escape", request_id
-            )
+    if isinstance(request, Speak) and data.get("text") is None:
+        if not request.stream:
+            raise RequestError(ErrorCode.MISSING_FIELD, "speak needs field 'text'", request_id)
+        request = dataclasses.replace(request, text="")
+    text = getattr(request, "text", None)
+    if isinstance(text, str):
+        check_text(text, max_text_bytes, request_id)
     return request
+
+
+def check_text(text: str, max_text_bytes: int, request_id: str | int | None = None) -> None:
+    """Refuse text longer than `max_text_bytes` UTF-8 bytes or holding unpaired surrogates.
+
+    Raises:
+        RequestError: `text_too_long` or `invalid_utf8`.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_text_bytes:
+        raise RequestError(
+            ErrorCode.TEXT_TOO_LONG,
+            f"text is {size} bytes; the limit is {max_text_bytes}",
+            request_id,
+        )
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise RequestError(
+            ErrorCode.INVALID_UTF8, "text holds an unpaired surrogate escape", request_id
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -79,7 +79,9 @@ class Reporter:
                 playing.continued_sent = True
                 self._emit(utt, Continued(utt.uid))
         elif not utt.cancel_event.is_set():
-            latency_ms = (event.monotonic_s - utt.received_s) * 1e3
+            feed = getattr(utt.payload, "feed", None)  # an open stream: from its first text
+            since = feed.first_text_s if feed is not None and feed.first_text_s else None
+            latency_ms = (event.monotonic_s - (since or utt.received_s)) * 1e3
             out_ms = max(0.0, event.output_latency_s) * 1e3
             if not playing.resumed:  # a wait for a pause is no latency
                 self._metrics.first_audio(latency_ms, latency_ms + out_ms)

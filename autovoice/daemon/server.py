@@ -1,8 +1,10 @@
 """The daemon: an asyncio Unix-socket server in front of the scheduler and the player thread.
 
 This module is the daemon's lifecycle (start-up, signals, SIGHUP reload, shutdown), its accepting
-of connections (peer credentials checked) and the public API the request handlers and the SSIP
-listener use; reading and answering a connection's requests is `autovoice.daemon.connection`.
+of connections (peer credentials checked) and the core API the protocol front-ends use
+(`Daemon` implements `autovoice.daemon.core.DaemonCore`; the front-ends import only that, never
+this module): reading and answering a native connection's requests is
+`autovoice.daemon.connection`, SSIP is `autovoice.daemon.ssip.server`.
 Events from the player and audio threads reach the loop through `call_soon_threadsafe`.
 
 Thread: the event loop, except `Daemon.run` (main thread) and what it starts. RT-safe: no.
@@ -27,18 +29,15 @@ from typing import Any
 
 from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
-from autovoice.daemon.connection import (
-    READ_SIZE,
-    Connection,
-    RequestHandler,
-    reply_error,
-    server_version,
-)
+from autovoice.daemon.connection import READ_SIZE, RequestHandler, reply_error, server_version
 from autovoice.daemon.metrics import Metrics
+from autovoice.daemon.outbox import Connection
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.player import Output, Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
-from autovoice.engines import Synthesizer, list_voices
+from autovoice.engines import Synthesizer
+from autovoice.engines.voice import voices_dir_path
+from autovoice.engines.voice_registry import VoiceRegistry
 
 __all__ = ["Daemon", "ServeOptions", "make_output"]
 
@@ -121,6 +120,7 @@ class Daemon:
         self._bound = False
         self.ssip: Any = None
         """The SSIP listener (`autovoice.daemon.ssip.server.SsipServer`) when enabled."""
+        self._registry = VoiceRegistry(config.voices_dir)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -388,11 +388,19 @@ class Daemon:
         out.update(self.metrics.snapshot())
         return out
 
+    def voice_registry(self) -> VoiceRegistry:
+        """The voices the current config can use (`VoiceRegistry.voices`, `find`), rescanned
+        when the voices directory changes, so voices installed while the daemon runs are
+        listed and found at once (native `voices`, SSIP, Wyoming `info`)."""
+        if self._registry.directory != voices_dir_path(self.config.voices_dir):
+            self._registry = VoiceRegistry(self.config.voices_dir)  # a reload moved voices_dir
+        return self._registry
+
     def voices(self) -> list[dict[str, Any]]:
         """The voices this config can use, as JSON-ready dicts (the daemon's voice first)."""
         current = self.player.info().get("voice") if self.player else None
         found = []
-        for v in list_voices(self.config):
+        for v in self.voice_registry().voices():
             found.append(
                 {
                     "name": v.name,

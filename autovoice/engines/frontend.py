@@ -1,24 +1,21 @@
 """Text frontend: text -> sentences -> clauses -> phonemes -> phoneme ids, as Piper does.
 
-Phonemes come from piper-tts's espeak-ng bridge with the same post-processing as
-`piper.PiperVoice.phonemize`, and ids from `piper.phoneme_ids.phonemes_to_ids`, so a sentence
-gives exactly Piper's ids. On top of that, long sentences are split at clause boundaries into
-synthesis units so they start speaking after their first clause.
+Sentences and ids come from the voice's phonemizer (`phonemizers`: espeak-ng with Piper's
+post-processing, or piper-tts's own phonemizer for the voice's `phoneme_type`), so a sentence
+gives exactly `PiperVoice.phonemize` + `phonemes_to_ids`'s ids. On top of that, long sentences
+are split at clause boundaries into synthesis units so they start speaking after their first
+clause.
 
-Thread: inference thread (espeak-ng is a process-wide C library, serialised by `_ESPEAK_LOCK`).
-RT-safe: no.
+Thread: inference thread (see `phonemizers`). RT-safe: no.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from piper.phoneme_ids import phonemes_to_ids
-
+from autovoice.engines.phonemizers import make_phonemizer
 from autovoice.engines.voice import VoiceInfo
 
 __all__ = [
@@ -31,16 +28,10 @@ __all__ = [
     "word_symbol_starts",
 ]
 
-# espeak-ng keeps one global state per process: one caller at a time, whoever the caller is.
-_ESPEAK_LOCK = threading.Lock()
-_ESPEAK_READY = False
-
 #: Text longer than this is cut (at a sentence end or whitespace) before phonemizing, so memory
 #: stays bounded on huge inputs. Shorter texts reach espeak-ng whole, exactly as with Piper.
 MAX_BLOCK_CHARS = 4000
-_LANG_SWITCH = re.compile(r"\([^)]+\)")
 _SENTENCE_END = re.compile(r"[.!?。！？]\s+|\n\s*\n")
-_CLAUSE_TERMINATORS = (",", ":", ";")
 _CLAUSE_END = re.compile(r"[,:;.!?。！？]\s+|\n\s*\n")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
@@ -137,11 +128,14 @@ class Frontend:
     """Turns text into `SpeechUnit`s for one voice.
 
     Args:
-        voice: The voice whose espeak voice and phoneme map are used.
+        voice: The voice whose phonemizer (by `phoneme_type`) and phoneme map are used.
         max_unit_phonemes: Sentences longer than this are split into clause groups.
         first_unit_phonemes: The first unit of a text is at most this long (cut at clauses,
             else at a word boundary), so the first audio of a long sentence comes early; 0 = no
             special first unit.
+
+    Raises:
+        VoiceError: the voice's phonemizer cannot be had (its package is not installed).
     """
 
     def __init__(
@@ -150,18 +144,14 @@ class Frontend:
         self.voice = voice
         self.max_unit_phonemes = max_unit_phonemes
         self.first_unit_phonemes = first_unit_phonemes
-        self._clusters = _vowel_clusters(voice)
+        self._phonemizer = make_phonemizer(voice)
 
     def sentences(self, text: str) -> Iterator[list[list[str]]]:
         """Yield each sentence as its list of clauses (each a list of phoneme symbols)."""
         text = clean_text(text)
         for block in split_long_text(text):
-            if not block.strip():
-                continue
-            if self.voice.phoneme_type == "text":
-                yield from _text_sentences(block)
-            else:
-                yield from self._espeak_sentences(block)
+            if block.strip():
+                yield from self._phonemizer.sentences(block)
 
     def units(self, text: str) -> Iterator[SpeechUnit]:
         """Yield synthesis units lazily (memory stays bounded for any text length)."""
@@ -169,12 +159,12 @@ class Frontend:
             first_limit = self.first_unit_phonemes if index == 0 else 0
             groups = _pack(clauses, self.max_unit_phonemes, first_limit)
             for number, group in enumerate(groups):
-                phonemes = self._merge(group)
+                phonemes = list(group)
                 if not any(p.strip() for p in phonemes):
                     continue
                 yield SpeechUnit(
                     phonemes=tuple(phonemes),
-                    ids=tuple(phonemes_to_ids(phonemes, self.voice.phoneme_id_map)),
+                    ids=tuple(self._phonemizer.ids(phonemes)),
                     sentence_index=index,
                     ends_sentence=number == len(groups) - 1,
                 )
@@ -182,9 +172,15 @@ class Frontend:
     def sentence_ids(self, text: str) -> list[list[int]]:
         """Piper-equivalent ids, one list per whole sentence (no clause splitting)."""
         return [
-            phonemes_to_ids(self._merge([p for c in clauses for p in c]), self.voice.phoneme_id_map)
+            self._phonemizer.ids([p for c in clauses for p in c])
             for clauses in self.sentences(text)
         ]
+
+    def word_id_starts(self, phonemes: list[str] | tuple[str, ...]) -> list[int]:
+        """Index in this unit's ids of each word's first phoneme id (see `word_id_starts`;
+        the phonemizer knows where each symbol's ids begin)."""
+        starts = self._phonemizer.symbol_id_starts(phonemes)
+        return [starts[i] for i in word_symbol_starts(phonemes)]
 
     def words_before(self, text: str, offsets: list[int] | tuple[int, ...]) -> list[int]:
         """For each character offset into `text` (ascending), how many of the words that `units`
@@ -212,53 +208,7 @@ class Frontend:
         return result
 
     def _count(self, text: str) -> int:
-        return sum(
-            count_words(self._merge([p for c in clauses for p in c]))
-            for clauses in self.sentences(text)
-        )
-
-    def _merge(self, phonemes: list[str]) -> list[str]:
-        if not self._clusters:
-            return list(phonemes)
-        from piper.phonemize_espeak import _merge_known_vowel_clusters
-
-        return _merge_known_vowel_clusters(phonemes, self._clusters)
-
-    def _espeak_sentences(self, block: str) -> Iterator[list[list[str]]]:
-        clauses = _espeak_clauses(self.voice.espeak_voice, block)
-        sentence: list[list[str]] = []
-        for phonemes_str, terminator, end_of_sentence in clauses:
-            phonemes_str = _LANG_SWITCH.sub("", phonemes_str) + terminator
-            if terminator in _CLAUSE_TERMINATORS:
-                phonemes_str += " "
-            sentence.append(list(unicodedata.normalize("NFD", phonemes_str)))
-            if end_of_sentence:
-                if any(sentence):
-                    yield sentence
-                sentence = []
-        if any(sentence):
-            yield sentence
-
-
-def _espeak_clauses(espeak_voice: str, text: str) -> list[tuple[str, str, bool]]:
-    global _ESPEAK_READY
-    from piper import espeakbridge
-    from piper.phonemize_espeak import ESPEAK_DATA_DIR
-
-    with _ESPEAK_LOCK:
-        if not _ESPEAK_READY:
-            espeakbridge.initialize(str(ESPEAK_DATA_DIR))
-            _ESPEAK_READY = True
-        espeakbridge.set_voice(espeak_voice)
-        return espeakbridge.get_phonemes(text)
-
-
-def _text_sentences(block: str) -> Iterator[list[list[str]]]:
-    """Sentences for voices whose phonemes are the text's own codepoints."""
-    for sentence in re.split(r"(?<=[.!?])\s+", block):
-        clauses = [c for c in re.split(r"(?<=[,;:])\s*", sentence) if c.strip()]
-        if clauses:
-            yield [list(unicodedata.normalize("NFD", c)) for c in clauses]
+        return sum(count_words([p for c in clauses for p in c]) for clauses in self.sentences(text))
 
 
 def _pack(clauses: list[list[str]], max_phonemes: int, first_limit: int = 0) -> list[list[str]]:
@@ -307,10 +257,3 @@ def _word_cut(phonemes: list[str], limit: int) -> int | None:
         if phonemes[index - 1] == " ":
             return index
     return None
-
-
-def _vowel_clusters(voice: VoiceInfo) -> set[tuple[str, ...]] | None:
-    raw = voice.raw_config.get("vowel_clusters")
-    if not raw:
-        return None
-    return {tuple(cluster) for cluster in raw}

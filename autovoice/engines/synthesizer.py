@@ -24,7 +24,7 @@ import numpy as np
 
 from autovoice.config import AppConfig
 from autovoice.engines.base import AudioChunk, Backend, Scales
-from autovoice.engines.frontend import Frontend, SpeechUnit, word_id_starts
+from autovoice.engines.frontend import Frontend, SpeechUnit
 from autovoice.engines.gpu_plan import decode_one, stream_plan
 from autovoice.engines.latent import LazyLatent
 from autovoice.engines.lead_in import MARGIN_S, audible_start, lead_frames
@@ -78,15 +78,14 @@ class Synthesizer:
             EngineError: no engine could load it.
         """
         info = VoiceInfo.load(resolve_voice(voice or config.voice, config.voices_dir))
+        frontend = Frontend(  # first: a missing phonemizer package fails before the model loads
+            info, config.streaming.max_unit_phonemes, config.streaming.first_unit_phonemes
+        )
         choice = load_backend(info, config)
         synth = cls(
             voice=info,
             backend=choice.backend,
-            frontend=Frontend(
-                info,
-                config.streaming.max_unit_phonemes,
-                config.streaming.first_unit_phonemes,
-            ),
+            frontend=frontend,
             config=config,
             skipped_engines=choice.skipped,
             fallback_chain=choice.remaining,
@@ -250,7 +249,7 @@ class Synthesizer:
         if durations is None or len(durations) != len(unit.ids):
             return ()
         frames = np.concatenate(([0], np.cumsum(durations)))
-        starts = word_id_starts(unit.phonemes, self.voice.phoneme_id_map)
+        starts = self.frontend.word_id_starts(unit.phonemes)
         return tuple(position + int(frames[i]) * hop_samples for i in starts)
 
     def _plans(

@@ -7,16 +7,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autovoice.errors import VoiceError
 
-__all__ = ["DEFAULT_VOICE", "VoiceInfo", "default_voice_path", "find_voices", "resolve_voice"]
+__all__ = [
+    "DEFAULT_VOICE",
+    "PHONEME_TYPES",
+    "VoiceInfo",
+    "default_voice_path",
+    "find_voices",
+    "resolve_voice",
+    "voices_dir_path",
+]
 
 DEFAULT_VOICE = "default"
 _MIN_MODEL_BYTES = 1024
+PHONEME_TYPES = ("espeak", "text", "pinyin", "hebrew", "japanese", "thai")
+"""The `phoneme_type`s piper-tts 1.8 knows (its `PhonemeType`), all spoken by the frontend."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,7 @@ class VoiceInfo:
         num_speakers: 1 for single-speaker voices.
         speaker_id_map: Speaker name -> id for multi-speaker voices.
         espeak_voice: espeak-ng voice used to phonemize.
-        phoneme_type: "espeak" or "text" (others are not supported).
+        phoneme_type: One of `PHONEME_TYPES`.
         phoneme_id_map: Phoneme -> ids.
         noise_scale: The voice's default prior noise.
         length_scale: The voice's default length scale.
@@ -108,8 +120,9 @@ class VoiceInfo:
         for symbol in ("^", "$", "_"):
             if symbol not in id_map:
                 raise VoiceError(where, f"phoneme_id_map lacks the {symbol!r} symbol")
-        if phoneme_type not in ("espeak", "text"):
-            raise VoiceError(where, f"phoneme_type {phoneme_type!r} is not supported")
+        if phoneme_type not in PHONEME_TYPES:
+            known = ", ".join(PHONEME_TYPES)
+            raise VoiceError(where, f"phoneme_type {phoneme_type!r} is not supported ({known})")
         if phoneme_type == "espeak" and not espeak_voice:
             raise VoiceError(where, "espeak.voice is missing")
         if not 1000 <= sample_rate <= 192000 or num_speakers < 1:
@@ -171,17 +184,31 @@ def default_voice_path() -> Path:
     return Path(model_path())
 
 
+def voices_dir_path(voices_dir: str | Path | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The voices directory: `voices_dir` from the config, else
+    $XDG_DATA_HOME/autovoice/voices (XDG_DATA_HOME defaults to ~/.local/share), where
+    `autovoice voices install` puts voices.
+
+    >>> str(voices_dir_path(None, {"XDG_DATA_HOME": "/d"}))
+    '/d/autovoice/voices'
+    >>> str(voices_dir_path("/v", {}))
+    '/v'
+    """
+    if voices_dir:
+        return Path(voices_dir).expanduser()
+    data = environ.get("XDG_DATA_HOME") or os.path.join(environ.get("HOME", "~"), ".local/share")
+    return Path(data).expanduser() / "autovoice" / "voices"
+
+
 def find_voices(voices_dir: str | Path | None) -> list[Path]:
-    """The default voice plus every `*.onnx` with a `.onnx.json` beside it in `voices_dir`."""
+    """The default voice plus every `*.onnx` with a `.onnx.json` beside it in the voices
+    directory (`voices_dir_path`)."""
     found: list[Path] = []
     with contextlib.suppress(VoiceError):
         found.append(default_voice_path())
-    if voices_dir:
-        directory = Path(voices_dir).expanduser()
-        if directory.is_dir():
-            found.extend(
-                p for p in sorted(directory.rglob("*.onnx")) if Path(f"{p}.json").is_file()
-            )
+    directory = voices_dir_path(voices_dir)
+    if directory.is_dir():
+        found.extend(p for p in sorted(directory.rglob("*.onnx")) if Path(f"{p}.json").is_file())
     return found
 
 
@@ -199,5 +226,5 @@ def resolve_voice(voice: str | None, voices_dir: str | Path | None) -> Path:
     for path in find_voices(voices_dir):
         if path.name.removesuffix(".onnx") == voice:
             return path
-    where = f" in {voices_dir}" if voices_dir else " (set voices_dir to add voices)"
-    raise VoiceError(voice, f"no such voice{where}")
+    where = voices_dir_path(voices_dir)
+    raise VoiceError(voice, f"no such voice in {where} (`autovoice voices --available` lists more)")

@@ -47,7 +47,12 @@ def test_speak_with_every_field():
 @pytest.mark.parametrize("cmd", sorted(p.REQUESTS))
 def test_every_command_round_trips(cmd):
     cls = p.REQUESTS[cmd]
-    req = cls(text="x") if cls is p.Speak else cls()
+    args = {
+        p.Speak: {"text": "x"},
+        p.Append: {"utterance": 1, "text": "x"},
+        p.End: {"utterance": 2},
+    }
+    req = cls(**args.get(cls, {}))
     assert parse(req.to_event()) == req
 
 

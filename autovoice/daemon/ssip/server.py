@@ -20,13 +20,14 @@ import logging
 import os
 import socket
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from autovoice.daemon import protocol as p
+from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.outbox import Connection
 from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.playback import Anchor, MarkSamples
 from autovoice.daemon.player import Continued, SpeakPayload
@@ -37,10 +38,7 @@ from autovoice.daemon.ssip.commands import Commands, Target, VoiceEntry, pick_vo
 from autovoice.daemon.ssip.marks import MarkTimer, Track
 from autovoice.daemon.ssip.session import Session, pitch_factor, rate_multiplier, volume_factor
 from autovoice.daemon.ssip.ssml import Message
-from autovoice.engines import SpeakOptions, list_voices
-
-if TYPE_CHECKING:
-    from autovoice.daemon.server import Connection, Daemon
+from autovoice.engines import SpeakOptions
 
 __all__ = ["SsipPayload", "SsipServer"]
 
@@ -48,8 +46,6 @@ _LOG = logging.getLogger(__name__)
 
 READ_SIZE = 1 << 16
 """Bytes read from a socket at a time."""
-VOICES_TTL_S = 5.0
-"""How long the voice list is reused before it is read again."""
 NO_DEFAULT_LANGUAGES = ("c", "posix", "")
 """Locale names that do not ask for a language (spd-say sends `C` under LANG=C.UTF-8)."""
 
@@ -73,7 +69,7 @@ class SsipServer:
         daemon: The running daemon (its scheduler, player, config, metrics, id counter).
     """
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonCore) -> None:
         self.daemon = daemon
         self.commands = Commands(self, daemon.config.daemon.max_text_bytes)
         self.path: Path | None = None
@@ -83,7 +79,6 @@ class SsipServer:
         self._conns: dict[int, Connection] = {}
         self._tracks: dict[int, Track] = {}
         self._marks = MarkTimer(self._tracks.get, self._send_mark)
-        self._voices: tuple[float, list[VoiceEntry]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -136,8 +131,6 @@ class SsipServer:
     # -- connections -------------------------------------------------------------------------
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        from autovoice.daemon.server import Connection
-
         sock = writer.get_extra_info("socket")
         pid, uid = 0, -1
         with contextlib.suppress(OSError, AttributeError):
@@ -203,16 +196,12 @@ class SsipServer:
 
     def voices(self) -> list[VoiceEntry]:
         """The daemon's voices (its configured one first) as SSIP lists them."""
-        now = time.monotonic()
-        if self._voices is not None and now - self._voices[0] < VOICES_TTL_S:
-            return self._voices[1]
         current = self.daemon.player.info().get("voice") if self.daemon.player else None
         found = [
             VoiceEntry(v.name, v.language.replace("_", "-"), "none")
-            for v in list_voices(self.daemon.config)
+            for v in self.daemon.voice_registry().voices()  # rescans only when files changed
         ]
         found.sort(key=lambda v: v.name != current)
-        self._voices = (now, found)
         return found
 
     def _default_language(self) -> str:
