@@ -68,7 +68,7 @@ class StreamingConfig:
     """Latent frames in the first decoded chunk of a clause."""
     max_chunk_frames: int = field(default=256, metadata=_range(1, 4096))
     """Largest decoded chunk, in latent frames."""
-    halo_frames: int = field(default=12, metadata=_range(0, 256))
+    halo_frames: int = field(default=10, metadata=_range(0, 256))
     """Context frames decoded on each side of a chunk."""
     max_unit_phonemes: int = field(default=200, metadata=_range(10, 2000))
     """Sentences longer than this (in phonemes) are split at clauses."""

@@ -64,7 +64,7 @@ def main() -> None:
         for name, values in row.items():
             if name.endswith(("underruns", "dropouts", "underflows")):
                 print(f"  {name:14} {values}")
-            else:
+            elif values:
                 ordered = sorted(values)
                 p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
                 print(
