@@ -209,6 +209,12 @@ def daemon_results(figures) -> dict[str, Any]:
         heard["busy_core"] = summarize([t.heard_ms for t in figures.busy]).to_dict()
         heard["cached"] = summarize([t.heard_ms for t in figures.cached]).to_dict()
         heard["stop"] = summarize(figures.stop_ms).to_dict()
+        heard["underruns"] = {
+            "trials": sum(t.underruns for t in trials),
+            "busy_core_trials": sum(t.underruns for t in figures.busy),
+            "cached_trials": sum(t.underruns for t in figures.cached),
+            "stop_trials": figures.stop_underruns,
+        }
         heard["breakdown_p50_ms"] = {
             "request_to_callback": p50([t.callback_ms for t in trials]),
             "output_buffer": p50([t.buffer_ms for t in trials]),

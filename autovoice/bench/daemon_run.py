@@ -72,6 +72,7 @@ class Trial:
         lead_in_ms: Quiet sound (below -60 dBFS) played before the audible onset.
         reported_ms: The daemon's own `first_audio.latency_ms` (from receipt of the request).
         cached: The daemon said it came from the phrase cache.
+        underruns: Callbacks the ring ran dry in while it played (until it was stopped).
     """
 
     text: str
@@ -80,6 +81,7 @@ class Trial:
     lead_in_ms: float
     reported_ms: float
     cached: bool = False
+    underruns: int = 0
 
     @property
     def kind(self) -> str:
@@ -103,6 +105,7 @@ class DaemonFigures:
     cached: list[Trial] = field(default_factory=list)
     stop_ms: list[float] = field(default_factory=list)
     stop_callback_ms: list[float] = field(default_factory=list)
+    stop_underruns: int = 0
     plays: list[dict[str, float]] = field(default_factory=list)
     at_device: bool = False
     startup_s: float = NAN
@@ -234,7 +237,9 @@ class _Run:
 
     def trial(self, text: str, into: list[Trial]) -> None:
         """One heard-latency sample of `text`, appended to `into`."""
+        before, _ = self._underruns()
         written, first, onset, _, _, cached = self.ask(text)
+        after, _ = self._underruns()
         if first is None or first.at_s is None:
             self.figures.failures.append(f"{text[:30]!r}: no first_audio")
             return
@@ -250,12 +255,15 @@ class _Run:
                 lead_in_ms=onset.lead_in_s(rate, channels) * 1e3 if onset else NAN,
                 reported_ms=first.latency_ms,
                 cached=cached,
+                underruns=after - before,
             )
         )
 
     def stop_trial(self) -> None:
         """Stop a long sentence 0.3 s after it is heard; stop -> last audible sample."""
+        before, _ = self._underruns()
         _, first, _, final, stop_written, _ = self.ask(_STOP_TEXT, hold_s=0.3)
+        self.figures.stop_underruns += self._underruns()[0] - before
         if first is None or not isinstance(final, p.Cancelled) or not final.silenced_s:
             self.figures.failures.append(f"stop: {final}")
             return

@@ -126,7 +126,13 @@ def _print_heard(results: dict[str, Any], out: TextIO) -> None:
     out.write(
         f"breakdown (p50): request -> callback handed it over {_fmt(parts['request_to_callback'])}"
         f" (of which quiet lead-in played {_fmt(parts['lead_in'])}), then the output buffer "
-        f"{_fmt(parts['output_buffer'])}\n\n"
+        f"{_fmt(parts['output_buffer'])}\n"
+    )
+    dry = heard.get("underruns", {})
+    out.write(
+        f"underruns (callbacks the ring ran dry in) during these requests: idle "
+        f"{dry.get('trials', 'n/a')}, one core busy {dry.get('busy_core_trials', 'n/a')}, "
+        f"cache hits {dry.get('cached_trials', 'n/a')}, stops {dry.get('stop_trials', 'n/a')}\n\n"
     )
 
 

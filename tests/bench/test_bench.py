@@ -88,6 +88,7 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert parts["output_buffer"] > 0 and parts["lead_in"] >= 0
     assert heard["ttfa"]["p50_ms"] > parts["request_to_callback"]
     assert heard["cached"]["n"] == 2 and heard["busy_core"]["n"] == 0
+    assert heard["underruns"]["trials"] >= 0 and heard["underruns"]["busy_core_trials"] == 0
     assert heard["stop"]["n"] == 2 and 0 <= heard["stop"]["p50_ms"] < 1000
     assert data["stop"] == heard["stop"] and data["stop_callback"]["n"] == 2
     # the full plays (idle, one core busy) were watched for dropouts at the device
