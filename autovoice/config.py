@@ -27,6 +27,7 @@ __all__ = [
     "StreamingConfig",
     "SynthesisConfig",
     "TorchEngineConfig",
+    "WyomingConfig",
     "find_config_path",
     "load_config",
     "packaged_config_path",
@@ -132,8 +133,22 @@ class DaemonConfig:
     """Size bound of the phrase cache in megabytes."""
     cache_max_chars: int = field(default=64, metadata=_range(0, 10000))
     """Longest phrase (characters) that is cached."""
+    synthesis_workers: int = field(default=2, metadata=_range(1, 64))
+    """Threads that synthesise for clients taking the audio back (Wyoming), concurrently."""
     stream_idle_s: float = field(default=30.0, metadata=_range(0.1, 86400.0))
     """An open stream (`speak` with `stream`) that gets no text for this long is ended."""
+
+
+@dataclass(frozen=True)
+class WyomingConfig:
+    """The Wyoming (Home Assistant) front-end."""
+
+    uri: str | None = None
+    """tcp://HOST:PORT or unix://PATH to serve the Wyoming protocol on; None = off."""
+    zeroconf: bool = False
+    """Announce the TCP server as _wyoming._tcp (mDNS) for Home Assistant's discovery."""
+    zeroconf_name: str | None = None
+    """The announced name; None = autovoice-<host name>."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,7 @@ class AppConfig:
     engines: EnginesConfig = field(default_factory=EnginesConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
     """Where the config came from (not a key)."""
 

@@ -9,9 +9,10 @@ SPEAK=1
 [[ "${1:-}" == "--no-speak" ]] && SPEAK=0
 
 # System packages: PortAudio (audio output); PulseAudio, JACK (jackd2, jack_rec) and ALSA tools (virtual audio
-# devices for the tests); speech-dispatcher (spd-say, for the SSIP tests); espeak-ng (benchmark peer).
+# devices for the tests); speech-dispatcher (spd-say, for the SSIP tests); espeak-ng (benchmark peer);
+# systemd (systemd-socket-activate and systemd-analyze, for the socket activation and unit tests).
 PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils jackd2
-          speech-dispatcher espeak-ng)
+          speech-dispatcher espeak-ng systemd)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -65,6 +65,12 @@ def add_subcommand(subparsers: Any) -> None:
     bench.add_argument("--no-peers", action="store_true", help="skip piper-tts and espeak-ng")
     bench.add_argument("--no-daemon", action="store_true", help="skip the end-to-end part")
     bench.add_argument(
+        "--wyoming-only",
+        action="store_true",
+        help="run only the Wyoming part (AutoVoice vs wyoming-piper, time to first audio chunk)",
+    )
+    bench.add_argument("--no-wyoming", action="store_true", help="skip the Wyoming part")
+    bench.add_argument(
         "--engines",
         metavar="LIST",
         help="comma-separated engines for the RTF part (default: every engine; --quick: onnx)",
@@ -86,6 +92,8 @@ def run_bench(args: argparse.Namespace) -> int:
         "config": config.to_dict(),
     }
     samples: dict[str, dict[str, list[float]]] = {}
+    if args.wyoming_only:
+        return _wyoming_only(args, config, results, 3 if args.quick else requests)
 
     if not args.no_daemon:
         _progress("daemon: heard latency, stop and underruns through real PortAudio ...")
@@ -104,6 +112,10 @@ def run_bench(args: argparse.Namespace) -> int:
     engines = args.engines.split(",") if args.engines else (["onnx"] if args.quick else None)
     results["engines"] = _run_engines(config, sentences, engine_repeats, engines, args.quick)
 
+    if not args.no_wyoming:
+        _progress("wyoming: AutoVoice vs wyoming-piper, time to first audio chunk ...")
+        results["wyoming"] = _run_wyoming(config, 3 if args.quick else requests)
+
     if args.json:
         from autovoice.bench.report import write_json
 
@@ -112,6 +124,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from autovoice.bench.report import print_table
 
         print_table(results, sys.stdout)
+        if "wyoming" in results:
+            from autovoice.bench.wyoming_run import print_wyoming
+
+            print_wyoming(results["wyoming"], sys.stdout)
     if args.plot and samples:
         from autovoice.bench.report import plot_ttfa
 
@@ -119,6 +135,33 @@ def run_bench(args: argparse.Namespace) -> int:
         _progress(f"plot written to {args.plot}")
     failures = results.get("daemon", {}).get("failures", [])
     return 1 if failures else 0
+
+
+def _wyoming_only(
+    args: argparse.Namespace, config: AppConfig, results: dict[str, Any], requests: int
+) -> int:
+    """`bench --wyoming-only`: the Wyoming part alone."""
+    _progress("wyoming: AutoVoice vs wyoming-piper, time to first audio chunk ...")
+    results["wyoming"] = _run_wyoming(config, requests)
+    if args.json:
+        from autovoice.bench.report import write_json
+
+        write_json(results, sys.stdout)
+    else:
+        from autovoice.bench.wyoming_run import print_wyoming
+
+        print_wyoming(results["wyoming"], sys.stdout)
+    return 0
+
+
+def _run_wyoming(config: AppConfig, requests: int) -> dict[str, Any]:
+    from autovoice.bench.wyoming_run import measure_wyoming
+
+    with tempfile.TemporaryDirectory(prefix="autovoice-bench-cfg-") as tmp:
+        path = Path(tmp) / "bench.yaml"
+        path.write_text(yaml.safe_dump(config.to_dict()))
+        streams = max(3, requests // 2)
+        return measure_wyoming(path, requests, streams, (1, 2) if requests <= 3 else (1, 2, 3, 4))
 
 
 def _bench_config(args: argparse.Namespace) -> AppConfig:

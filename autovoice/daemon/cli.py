@@ -30,6 +30,7 @@ def add_subcommands(subparsers: Any) -> None:
     """
     from autovoice.cli_options import add_synthesis_options
     from autovoice.daemon.protocol import PRIORITIES
+    from autovoice.daemon.wyoming.options import add_serve_options as add_wyoming_options
 
     serve = subparsers.add_parser("serve", help="run the speech daemon (prints `ready` when up)")
     serve.add_argument("--socket", metavar="PATH", help="Unix socket to listen on")
@@ -46,6 +47,7 @@ def add_subcommands(subparsers: Any) -> None:
         help="also speak Speech Dispatcher's protocol (spd-say, Orca) on PATH (default: "
         "$SPEECHD_ADDRESS's unix_socket, else $XDG_RUNTIME_DIR/speech-dispatcher/speechd.sock)",
     )
+    add_wyoming_options(serve)
     add_synthesis_options(serve)
     serve.set_defaults(handler=run_serve)
 
@@ -130,11 +132,16 @@ def _run_client(args: argparse.Namespace, action) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     """`autovoice serve`: run the daemon until SIGTERM/SIGINT."""
     from autovoice.cli_options import load_app_config
+    from autovoice.daemon.listeners import NATIVE, SSIP, inherited_sockets, socket_path
+    from autovoice.daemon.notify import Notifier
     from autovoice.daemon.paths import ENV_SOCKET, SocketInUse, default_socket_path
     from autovoice.daemon.server import Daemon, ServeOptions
 
     config = load_app_config(args)
-    if args.socket:
+    inherited = inherited_sockets(os.environ)  # socket activation: sockets bound by systemd
+    if NATIVE in inherited:
+        path, private = socket_path(inherited[NATIVE]), False
+    elif args.socket:
         path, private = Path(args.socket), False
     elif config.daemon.socket:
         path, private = Path(config.daemon.socket), False
@@ -142,7 +149,9 @@ def run_serve(args: argparse.Namespace) -> int:
         path = default_socket_path(os.environ)
         private = not os.environ.get(ENV_SOCKET)
     ssip_path = None
-    if args.ssip is not None:
+    if SSIP in inherited:
+        ssip_path = socket_path(inherited[SSIP])
+    elif args.ssip is not None:
         from autovoice.daemon.ssip import ssip_path_from_env
 
         try:
@@ -150,11 +159,21 @@ def run_serve(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"autovoice: error: --ssip: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    from autovoice.daemon.wyoming.options import front_end_factory
+
+    try:
+        wyoming = front_end_factory(args, config)
+    except ValueError as exc:
+        print(f"autovoice: error: --wyoming: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     options = ServeOptions(
         socket_path=path,
         private_dir=private,
         load_config=lambda: load_app_config(args),
         ssip_path=ssip_path,
+        inherited=inherited,
+        notifier=Notifier.from_environ(os.environ),
+        front_ends=(wyoming,) if wyoming is not None else (),
     )
     try:
         code = Daemon(config, options).run()

@@ -15,6 +15,7 @@ from autovoice.config import AppConfig
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.player import Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
+from autovoice.daemon.synthesis_pool import SynthesisPool
 from autovoice.engines.voice_registry import VoiceRegistry
 
 __all__ = ["DaemonCore"]
@@ -38,6 +39,12 @@ class DaemonCore(Protocol):
     @property
     def closing(self) -> bool:
         """True once shutdown has begun (new work is refused)."""
+        ...
+
+    @property
+    def synthesis(self) -> SynthesisPool:
+        """The worker pool for clients that take the audio back (Wyoming): their requests are
+        synthesised there, concurrently, apart from the speakers' queue."""
         ...
 
     def new_connection_id(self) -> int:

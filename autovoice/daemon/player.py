@@ -57,6 +57,10 @@ _LOG = logging.getLogger(__name__)
 
 POLL_S = 0.02
 """How often waits re-check cancel and shutdown."""
+STALL_S = 30.0
+"""An utterance's handling with no step done for this long means the player thread is hung
+(`health`): the engine never returned, or a write into the ring never ended because the audio
+callback stopped taking samples. Normal steps take at most a few seconds."""
 
 
 class Output(Protocol):
@@ -140,6 +144,8 @@ class Player:
         self._audio_config = config.audio
         self._output = make_output(config, synth.sample_rate, self._on_audio_event)
         self._thread = threading.Thread(target=self.run, name="autovoice-player", daemon=True)
+        self._busy_since: float | None = None  # handling an utterance since (None: waiting)
+        self._stepped_s = 0.0  # the last step of that handling (`_halted` runs at each)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -198,6 +204,11 @@ class Player:
         """Continue playback."""
         self._output.resume()
 
+    @property
+    def voices(self) -> Voices:
+        """The loaded voices (others borrow them with `Voices.acquire`)."""
+        return self._voices
+
     def prefetch(self, utt: Utterance) -> None:
         """Start loading the voice of a just accepted utterance unless it is loaded."""
         self._voices.want(getattr(utt.payload, "voice", None), utt.received_s)
@@ -209,6 +220,15 @@ class Player:
             self._pending = (config, synth)
         if old is not None:
             old[1].close()
+
+    def health(self) -> str | None:
+        """None while the player thread runs and either waits for work or makes progress
+        (a step within `STALL_S`); else what is wrong (the service watchdog stops pinging)."""
+        if not self._thread.is_alive():
+            return "the player thread has ended"
+        if self._busy_since is not None and time.monotonic() - self._stepped_s > STALL_S:
+            return f"the player thread is stuck (no progress for over {STALL_S:.0f} s)"
+        return None
 
     def info(self) -> dict[str, Any]:
         """Engine, voice and audio output facts for `status`."""
@@ -224,11 +244,13 @@ class Player:
             if utt is None:
                 continue
             try:
+                self._busy_since = self._stepped_s = time.monotonic()
                 self._speak(utt)
             except Exception as exc:  # never let one utterance kill the thread
                 _LOG.exception("utterance %d failed", utt.uid)
                 self._report.failed(utt, p.ErrorCode.INTERNAL, f"internal error: {exc}")
             finally:
+                self._busy_since = None
                 with self._lock:
                     self._current = None
                     self._playing.clear()
@@ -452,6 +474,7 @@ class Player:
         return utt.cancel_event.is_set() or self._stopping.is_set()
 
     def _halted(self, utt: Utterance) -> bool:
+        self._stepped_s = time.monotonic()  # a step: see `health`
         return self._cancelled(utt) or utt.hold_event.is_set()
 
     def _write(self, resampler: StreamResampler, samples: np.ndarray, utt: Utterance) -> None:

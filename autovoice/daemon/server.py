@@ -23,18 +23,21 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
 from autovoice.daemon.connection import READ_SIZE, RequestHandler, reply_error, server_version
+from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.listeners import BACKLOG, NATIVE, SSIP, Listener, adopt, bind
 from autovoice.daemon.metrics import Metrics
+from autovoice.daemon.notify import Notifier
 from autovoice.daemon.outbox import Connection
-from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.player import Output, Player
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
+from autovoice.daemon.synthesis_pool import SynthesisPool
 from autovoice.engines import Synthesizer
 from autovoice.engines.voice import voices_dir_path
 from autovoice.engines.voice_registry import VoiceRegistry
@@ -77,7 +80,14 @@ class ServeOptions:
         load_config: Re-reads the configuration on SIGHUP (file plus command-line options);
             None keeps the configuration the daemon started with.
         ready_stream: Where the one `ready` line is printed (None: stderr).
-        ssip_path: Also listen for Speech Dispatcher's protocol here (None: no SSIP).
+        ssip_path: Also listen for Speech Dispatcher's protocol here (None: no SSIP, unless
+            the service manager passed an `ssip` socket).
+        inherited: Listening sockets passed by the service manager, by name (`listeners`);
+            used instead of binding `socket_path` / `ssip_path`.
+        notifier: Tells the service manager about readiness, reloads and shutdown.
+        front_ends: More protocol front-ends: `make(daemon)` -> an object with `async start()`
+            (raises AutoVoiceError when it cannot listen) and `async close()`; started before
+            the `ready` line, closed at shutdown. They use the daemon's core API (`DaemonCore`).
     """
 
     socket_path: Path
@@ -85,6 +95,9 @@ class ServeOptions:
     load_config: Callable[[], AppConfig] | None = None
     ready_stream: Any = None
     ssip_path: Path | None = None
+    inherited: dict[str, Any] = field(default_factory=dict)
+    notifier: Notifier = field(default_factory=Notifier)
+    front_ends: tuple[Callable[[DaemonCore], Any], ...] = ()
 
 
 class Daemon:
@@ -116,10 +129,14 @@ class Daemon:
         self._closing = False
         self._stopped: asyncio.Event | None = None
         self._reload_lock: asyncio.Lock | None = None
-        self._lock = SocketLock(options.socket_path)
-        self._bound = False
+        self._listener: Listener | None = None
+        self._ssip_listener: Listener | None = None
+        self._notify = options.notifier
+        self._voice_line = ""
         self.ssip: Any = None
         """The SSIP listener (`autovoice.daemon.ssip.server.SsipServer`) when enabled."""
+        self._front_ends: list[Any] = []
+        self._synthesis: SynthesisPool | None = None
         self._registry = VoiceRegistry(config.voices_dir)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -131,11 +148,14 @@ class Daemon:
             SocketInUse: another daemon serves the socket.
             VoiceError, EngineError, AudioDeviceError: the voice or audio cannot be opened.
         """
-        path = self.options.socket_path
-        prepare_socket_path(path, self.options.private_dir)
-        self._lock.acquire()
+        options = self.options
+        # Listening before the voice loads: a client that connects meanwhile waits in the
+        # backlog, its request unread, and is served once the voice is ready.
+        self._listener = self._listen(NATIVE, options.socket_path, options.private_dir)
         try:
-            prepare_socket_path(path, self.options.private_dir)
+            if options.ssip_path is not None or SSIP in options.inherited:
+                self._ssip_listener = self._listen(SSIP, options.ssip_path, False)
+            self._notify.status(f"loading voice {self.config.voice}")
             started = time.monotonic()
             synth = Synthesizer.load(self.config)
             _LOG.info(
@@ -157,34 +177,42 @@ class Daemon:
             return asyncio.run(self._serve())
         finally:
             _LOG.debug("loop done")
+            if self._synthesis is not None:
+                self._synthesis.close()
             if self.player is not None:
                 self.player.close()
             _LOG.debug("player closed")
-            if self._bound:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            self._lock.release()
+            for listener in (self._ssip_listener, self._listener):
+                if listener is not None:
+                    listener.close()
             _LOG.debug("socket released")
+
+    def _listen(self, name: str, path: Path | None, private_dir: bool) -> Listener:
+        """The inherited socket `name`, else `path` bound now."""
+        inherited = self.options.inherited.get(name)
+        if inherited is not None:
+            return adopt(inherited)
+        assert path is not None
+        return bind(path, private_dir)
 
     async def _serve(self) -> int:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._reload_lock = asyncio.Lock()
-        path = self.options.socket_path
-        old_umask = os.umask(0o177)
-        try:
-            self._server = await asyncio.start_unix_server(
-                self._on_connect, path=str(path), limit=READ_SIZE, backlog=256
-            )
-        finally:
-            os.umask(old_umask)
-        self._bound = True
-        os.chmod(path, 0o600)
-        if self.options.ssip_path is not None:
+        assert self._listener is not None
+        path = self._listener.path
+        self._server = await asyncio.start_unix_server(
+            self._on_connect, sock=self._listener.sock, limit=READ_SIZE, backlog=BACKLOG
+        )
+        if self._ssip_listener is not None:
             from autovoice.daemon.ssip.server import SsipServer
 
             self.ssip = SsipServer(self)
-            await self.ssip.start(self.options.ssip_path)
+            await self.ssip.start(self._ssip_listener)
+        for make_front_end in self.options.front_ends:
+            front_end = make_front_end(self)
+            await front_end.start()
+            self._front_ends.append(front_end)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._request_shutdown, sig)
         self._loop.add_signal_handler(signal.SIGHUP, self._request_reload)
@@ -196,7 +224,12 @@ class Daemon:
             file=stream,
             flush=True,
         )
+        self._voice_line = f"voice {info.get('voice')} on {info.get('engine')}"
+        self._notify.ready(f"ready, {self._voice_line}")
+        health = self.player.health if self.player else lambda: None
+        watchdog = self._loop.create_task(self._notify.watchdog(health))
         await self._stopped.wait()
+        watchdog.cancel()
         await self._shutdown()
         _LOG.debug("shutdown done")
         return 0
@@ -211,6 +244,7 @@ class Daemon:
         asyncio.get_running_loop().create_task(self.reload())
 
     async def _shutdown(self) -> None:
+        self._notify.stopping()
         self._closing = True
         if self._server is not None:
             self._server.close()
@@ -218,6 +252,10 @@ class Daemon:
         await asyncio.sleep(0)
         if self.ssip is not None:
             await self.ssip.close()
+        for front_end in self._front_ends:
+            await front_end.close()
+        if self._synthesis is not None:
+            self._synthesis.close()
         conns = list(self._connections.values())
         if conns:
             await asyncio.gather(*(c.flush_and_close(SHUTDOWN_FLUSH_S) for c in conns))
@@ -232,6 +270,7 @@ class Daemon:
 
         assert self._reload_lock is not None
         async with self._reload_lock:
+            self._notify.reloading("reloading the configuration")
             load = self.options.load_config
             try:
                 config = load() if load is not None else self.config
@@ -239,6 +278,7 @@ class Daemon:
                 synth = await loop.run_in_executor(None, Synthesizer.load, config)
             except AutoVoiceError as exc:
                 _LOG.error("reload failed, keeping the old configuration: %s", exc)
+                self._notify.ready(f"ready (reload failed: {exc}), {self._voice_line}")
                 return False
             if config.daemon.socket != self.config.daemon.socket:
                 _LOG.warning("reload: a new daemon.socket takes effect only on restart")
@@ -246,6 +286,8 @@ class Daemon:
             if self.player is not None:
                 self.player.swap(config, synth)
             _LOG.info("configuration reloaded from %s", config.source)
+            self._voice_line = f"voice {synth.voice.name} on {synth.engine_name}"
+            self._notify.ready(f"ready, {self._voice_line}")
             return True
 
     # -- connections -------------------------------------------------------------------------
@@ -285,6 +327,21 @@ class Daemon:
     def closing(self) -> bool:
         """True once shutdown has begun (new work is refused)."""
         return self._closing
+
+    @property
+    def synthesis(self) -> SynthesisPool:
+        """The worker pool that synthesises for clients taking the audio back (made on first
+        use, `daemon.synthesis_workers` threads; apart from the speakers' player thread).
+
+        Raises:
+            RuntimeError: the daemon has no voices yet (not started).
+        """
+        if self._synthesis is None:
+            if self.player is None:
+                raise RuntimeError("the daemon is not started")
+            workers = self.config.daemon.synthesis_workers
+            self._synthesis = SynthesisPool(self.player.voices, workers=workers)
+        return self._synthesis
 
     def new_connection_id(self) -> int:
         """A fresh client id, shared by native and SSIP connections."""
@@ -356,6 +413,8 @@ class Daemon:
         listener = getattr(utt.payload, "listener", None)  # SSIP's messages
         if listener is not None:
             listener(utt, event)
+        if self._notify.enabled:
+            self._notify_state(utt, event)
         if not isinstance(event, p.Event):
             return
         data = p.encode_event(event.to_event())
@@ -365,6 +424,14 @@ class Daemon:
         for conn in list(self._connections.values()):
             if conn.subscribed and conn is not owner:
                 conn.send(data)
+
+    def _notify_state(self, utt: Utterance, event: Any) -> None:
+        """Keep the service manager's status line at idle / speaking / paused."""
+        cur = self.scheduler.current
+        ending = isinstance(event, (p.Done, p.Cancelled, p.Error)) and utt is cur
+        busy = (cur is not None and not ending) or self.scheduler.queue_depth() > 0
+        state = "paused" if self.scheduler.paused else ("speaking" if busy else "idle")
+        self._notify.status(f"{state}, {self._voice_line}")
 
     # -- information -------------------------------------------------------------------------
 
@@ -385,6 +452,8 @@ class Daemon:
             "config_source": self.config.source,
         }
         out.update(info)
+        if self._synthesis is not None:
+            out["synthesis"] = self._synthesis.stats()
         out.update(self.metrics.snapshot())
         return out
 

@@ -10,8 +10,12 @@ its error, and a later request tries again. At most `max_loaded` voices stay loa
 one goes first, but never the configured voice, the voice in use, nor a voice a queued
 utterance will need (`needed`). A load nobody needs any more when its turn comes is skipped.
 
-Thread: `get` and `reset` the player thread; `want`, `loaded`, `loading`, `default` any; the
-loader thread runs `_run`. RT-safe: no.
+Other threads borrow a voice with `acquire` / `release` (the synthesis pool's workers, which
+make audio for clients that take it back): a voice lent out is never evicted, and one that a
+reload replaces is closed only when its last borrower releases it.
+
+Thread: `get` and `reset` the player thread; `want`, `loaded`, `loading`, `default`,
+`acquire`, `release` any; the loader thread runs `_run`. RT-safe: no.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -123,6 +127,9 @@ class Voices:
         self._failed: OrderedDict[str, _Load] = OrderedDict()
         self._generation = 0
         self._stopped = False
+        self._lent: dict[int, tuple[Synthesizer, int]] = {}  # id(synth) -> (synth, borrowers)
+        self._retired: set[int] = set()  # ids of lent synthesizers a reset or close dropped
+        self._awaited: Counter[str] = Counter()  # keys borrowers wait for (never skipped)
         self._thread = threading.Thread(
             target=self._run, name="autovoice-voice-loader", daemon=True
         )
@@ -147,7 +154,7 @@ class Voices:
         """`stop`, then release every loaded synthesizer. Errors while closing are logged."""
         self.stop()
         with self._lock:
-            synths = list(self._synths.values())
+            synths = self._retire(list(self._synths.values()))
             self._synths.clear()
         for synth in synths:
             _close(synth)
@@ -205,32 +212,58 @@ class Voices:
 
         Thread: the player thread.
         """
-        while True:
-            with self._lock:
-                key = voice_key(self._config, voice, self._aliases)
-                synth = self._synths.get(key)
-                if synth is not None:
-                    self._synths.move_to_end(key)
-                    self._in_use = key
-                    break
-                load = self._loads.get(key)
-                if load is None:
-                    error = self._failure_since(key, since_s)
-                    if error is not None:
-                        raise error
-                    if self._stopped:
-                        return None
-                    load = self._begin(key)
-                elif load in self._queue:  # someone waits for it now: load it next
-                    self._queue.remove(load)
-                    self._queue.appendleft(load)
-            while not load.done.wait(POLL_S):
-                if cancelled():
-                    return None
-            if cancelled():
-                return None
-        self._trim()
+        synth = self._wait(voice, since_s, cancelled, borrow=False)
+        if synth is not None:
+            self._trim()
         return synth
+
+    # -- other threads -----------------------------------------------------------------------
+
+    def acquire(
+        self, voice: str | None, since_s: float, cancelled: Callable[[], bool]
+    ) -> Synthesizer | None:
+        """Borrow the synthesizer for `voice` (loading it if needed), like `get` but for a
+        thread other than the player's; it stays loaded until `release`.
+
+        Returns:
+            The synthesizer, or None if `cancelled()` or the voices are stopped.
+
+        Raises:
+            Whatever the voice's load raised (see `get`).
+
+        Thread: any but the loader. Several threads may use one synthesizer at once (the
+        onnx engine's sessions are thread-safe).
+        """
+        return self._wait(voice, since_s, cancelled, borrow=True)
+
+    def try_acquire(self, voice: str | None) -> Synthesizer | None:
+        """`acquire` without waiting: the synthesizer if `voice` is loaded, else None.
+
+        Thread: any (the event loop's fast path).
+        """
+        with self._lock:
+            synth = self._synths.get(voice_key(self._config, voice, self._aliases))
+            if synth is None or self._stopped:
+                return None
+            _, count = self._lent.get(id(synth), (synth, 0))
+            self._lent[id(synth)] = (synth, count + 1)
+            return synth
+
+    def release(self, synth: Synthesizer) -> None:
+        """Give back a synthesizer from `acquire`; the last borrower of one that a reload
+        replaced closes it. Thread: any."""
+        with self._lock:
+            held, count = self._lent.get(id(synth), (synth, 0))
+            if count > 1:
+                self._lent[id(synth)] = (held, count - 1)
+                return
+            self._lent.pop(id(synth), None)
+            retired = id(synth) in self._retired
+            self._retired.discard(id(synth))
+        if retired:
+            _close(synth)
+        else:
+            self._trim()
 
     def reset(self, config: AppConfig, synth: Synthesizer) -> None:
         """Switch to a reloaded config and its voice: every other voice is released, and the
@@ -253,13 +286,13 @@ class Voices:
             self._loads.clear()
             self._queue.clear()
             self._failed.clear()
+            closing = self._retire([s for s in old.values() if s is not synth])
             if not self._stopped:
                 for key in dict.fromkeys(voice_key(config, v, aliases) for v in wanted):
                     if key != self._default_key:
                         self._begin(key)
-        for s in old.values():
-            if s is not synth:
-                _close(s)
+        for s in closing:
+            _close(s)
 
     # -- the loader thread -------------------------------------------------------------------
 
@@ -273,7 +306,10 @@ class Voices:
                     return
                 load = self._queue.popleft()
                 config, aliases = self._config, self._aliases
-            if load.key not in {voice_key(config, v, aliases) for v in self._needed()}:
+            needed = {voice_key(config, v, aliases) for v in self._needed()}
+            with self._lock:
+                needed.update(key for key, n in self._awaited.items() if n > 0)
+            if load.key not in needed:
                 self._finish(load, None, None, 0.0)  # nobody waits for it any more
                 continue
             _LOG.info("loading voice %s", load.key)
@@ -315,6 +351,67 @@ class Voices:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _wait(
+        self, voice: str | None, since_s: float, cancelled: Callable[[], bool], borrow: bool
+    ) -> Synthesizer | None:
+        """`get`'s and `acquire`'s wait: the loaded synthesizer, after its load if needed."""
+        awaited: str | None = None
+        try:
+            while True:
+                with self._lock:
+                    key = voice_key(self._config, voice, self._aliases)
+                    if borrow and awaited != key:
+                        self._forget_awaited(awaited)
+                        awaited = key
+                        self._awaited[key] += 1
+                    synth = self._synths.get(key)
+                    if synth is not None:
+                        self._synths.move_to_end(key)
+                        if borrow:
+                            _, count = self._lent.get(id(synth), (synth, 0))
+                            self._lent[id(synth)] = (synth, count + 1)
+                        else:
+                            self._in_use = key
+                        return synth
+                    load = self._loads.get(key)
+                    if load is None:
+                        error = self._failure_since(key, since_s)
+                        if error is not None:
+                            raise error
+                        if self._stopped:
+                            return None
+                        load = self._begin(key)
+                    elif load in self._queue:  # someone waits for it now: load it next
+                        self._queue.remove(load)
+                        self._queue.appendleft(load)
+                while not load.done.wait(POLL_S):
+                    if cancelled():
+                        return None
+                if cancelled():
+                    return None
+        finally:
+            if awaited is not None:
+                with self._lock:
+                    self._forget_awaited(awaited)
+
+    def _forget_awaited(self, key: str | None) -> None:
+        """One borrower less waits for `key` (lock held)."""
+        if key is not None:
+            self._awaited[key] -= 1
+            if self._awaited[key] <= 0:
+                del self._awaited[key]
+
+    def _retire(self, synths: list[Synthesizer]) -> list[Synthesizer]:
+        """The ones of `synths` to close now; lent ones are closed by their last `release`
+        (lock held)."""
+        now = []
+        for synth in synths:
+            if id(synth) in self._lent:
+                self._retired.add(id(synth))
+            else:
+                now.append(synth)
+        return now
+
     def _begin(self, key: str) -> _Load:
         """Queue a load of `key` (lock held)."""
         load = _Load(key, self._generation)
@@ -350,7 +447,7 @@ class Voices:
             for key in list(self._synths):
                 if len(self._synths) <= self._max_loaded:
                     break
-                if key not in keep:
+                if key not in keep and id(self._synths[key]) not in self._lent:
                     evicted.append(self._synths.pop(key))
                     _LOG.info("unloading voice %s", key)
         for synth in evicted:

@@ -5,17 +5,23 @@ the other CPU engine. An engine that cannot start (missing library, no GPU, buil
 skipped with a log line; `EngineChoice.remaining` is the rest of the chain, which the synthesizer
 falls back to when its engine fails at run time. An explicitly named engine has no fallback.
 
+In the `auto` chain the GPU engines are skipped without importing torch when the GPU probe
+(`gpu_probe`) finds no NVIDIA GPU: on a CPU machine the daemon never imports torch (2 s and a
+few hundred MB of start-up) unless it falls back to the torch-cpu engine.
+
 Thread: loading runs on the caller's thread (start-up or reload). RT-safe: no.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from autovoice.config import AppConfig
 from autovoice.engines.base import Backend
+from autovoice.engines.gpu_probe import GpuProbe, probe_nvidia_gpu
 from autovoice.engines.voice import VoiceInfo
 from autovoice.errors import EngineError, EngineUnavailable, VoiceError
 
@@ -27,13 +33,21 @@ _LOG = logging.getLogger(__name__)
 #: engine pinned to the CPU (after torch-cuda failed, "auto" device must not mean CUDA again).
 CPU_ENGINES = ("onnx", "torch-cpu")
 AUTO_ORDER = ("tensorrt", "cuda-graph", "torch-cuda", *CPU_ENGINES)
+#: Engines of the auto chain that need an NVIDIA GPU (skipped when the probe finds none).
+GPU_ENGINES = frozenset({"tensorrt", "cuda-graph", "torch-cuda"})
 
 
 def _load_onnx(voice: VoiceInfo, config: AppConfig) -> Backend:
     from autovoice.engines.onnx_backend import OnnxBackend
+    from autovoice.engines.onnx_cache import default_split_cache_dir
 
     return OnnxBackend.load(
-        voice.model_path, voice.hop_samples, config.engines.onnx.threads, voice=voice
+        voice.model_path,
+        voice.hop_samples,
+        config.engines.onnx.threads,
+        voice=voice,
+        # The cache location is read from the environment, as the TensorRT plans' is.
+        cache_dir=default_split_cache_dir(os.environ),
     )
 
 
@@ -90,6 +104,8 @@ def _load_tensorrt(voice: VoiceInfo, config: AppConfig) -> Backend:
 
 
 def _cuda_available() -> bool:
+    if probe_nvidia_gpu().present is False:
+        return False  # no GPU: torch need not be imported to find that out
     try:
         import torch
     except ImportError:
@@ -148,10 +164,15 @@ def load_backend(
     skipped: list[str] = []
     errors: list[EngineError] = []
     names = candidate_engines(config.engine) if chain is None else tuple(chain)
+    gpu: GpuProbe | None = None
     for position, name in enumerate(names):
         if name not in ENGINE_LOADERS:
             raise EngineError(name, f"unknown engine (accepted: {', '.join(ENGINE_LOADERS)})")
         try:
+            if config.engine == "auto" and name in GPU_ENGINES:
+                gpu = gpu or probe_nvidia_gpu()
+                if gpu.present is False:
+                    raise EngineUnavailable(name, f"no CUDA device ({gpu.reason})")
             backend = ENGINE_LOADERS[name](voice, config)
         except VoiceError:
             raise

@@ -4,7 +4,8 @@ The Piper VITS graph is cut at the input of `dec.conv_pre` (found by node, not b
 any Piper voice works): the encoder maps ids -> z, the decoder (HiFi-GAN, purely convolutional)
 maps any window of z frames -> audio, which makes chunked streaming possible.
 
-Thread: inference thread. RT-safe: no.
+Thread: any; several threads may run one backend at once (onnxruntime's `run` is thread-safe).
+RT-safe: no.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from autovoice.engines.base import Scales
 from autovoice.engines.latent import LazyLatent
+from autovoice.engines.onnx_cache import SplitCache, split_key
 from autovoice.errors import EngineError, VoiceError
 
 __all__ = ["OnnxBackend", "split_piper_graph"]
@@ -44,10 +46,17 @@ class OnnxBackend:
     flow: Any = field(default=None, repr=False)
     flow_inputs: tuple[str, ...] = ()
     flow_halo_frames: int = FLOW_HALO_FRAMES
+    thread_safe: ClassVar[bool] = True
+    """Several threads may encode and decode at once (onnxruntime sessions allow it)."""
 
     @classmethod
     def load(
-        cls, model_path: Path, hop_samples: int = 256, threads: int = 0, voice: Any = None
+        cls,
+        model_path: Path,
+        hop_samples: int = 256,
+        threads: int = 0,
+        voice: Any = None,
+        cache_dir: Path | None = None,
     ) -> OnnxBackend:
         """Load a Piper `.onnx`, split it, and open its sessions (prior, flow, decoder).
 
@@ -56,6 +65,8 @@ class OnnxBackend:
             hop_samples: Samples per latent frame (from the voice config).
             threads: Intra-op threads (0 = one per core).
             voice: The voice's `VoiceInfo`, checked against the graph when given.
+            cache_dir: Where split graphs are kept between starts (`onnx_cache`; None: split
+                every time).
 
         Raises:
             VoiceError: the file is not a loadable Piper VITS graph.
@@ -64,10 +75,20 @@ class OnnxBackend:
         import onnxruntime
 
         started = time.monotonic()
-        encoder_model, decoder_model, z_name, z_channels = split_piper_graph(model_path)
-        if voice is not None:
-            check_voice_matches(encoder_model, voice)
-        stages = split_prior_and_flow(encoder_model, z_name)
+        cache = key = None
+        if cache_dir is not None:
+            cache = SplitCache(Path(cache_dir))
+            checked = "checked" if voice is not None else "unchecked"  # check_voice_matches
+            versions = (onnxruntime.__version__, _onnx_version(), checked)
+            key = split_key(model_path, Path(__file__), versions)
+        cached = cache.get(key) if cache is not None and key is not None else None
+        if cached is not None:
+            sources: dict[str, Any] = dict(cached[0])
+            facts = cached[1]
+        else:
+            sources, facts = _split(model_path, voice)
+            if cache is not None and key is not None:
+                sources = dict(cache.put(key, sources, facts) or sources)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -77,47 +98,41 @@ class OnnxBackend:
         # all sessions was tried too: no better through the daemon, BENCHMARKS.md.)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
+        sessions: dict[str, Any] = {}
         try:
-            # with the flow split off, encode() = prior + flow: no third copy of those weights
-            encoder = None
-            if stages is None:
-                encoder = onnxruntime.InferenceSession(
-                    encoder_model.SerializeToString(), options, providers=providers
-                )
-            decoder = onnxruntime.InferenceSession(
-                decoder_model.SerializeToString(), options, providers=providers
-            )
-            prior = flow = None
-            if stages is not None:
-                prior = onnxruntime.InferenceSession(
-                    stages[0].SerializeToString(), options, providers=providers
-                )
-                flow = onnxruntime.InferenceSession(
-                    stages[1].SerializeToString(), options, providers=providers
-                )
+            for name in list(sources):  # each graph's bytes are dropped once its session is made
+                source = sources.pop(name)
+                source = str(source) if isinstance(source, Path) else source
+                sessions[name] = onnxruntime.InferenceSession(source, options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors
+            if cached is not None and cache is not None and key is not None:
+                _LOG.warning("onnx engine: cached split graphs refused (%s); splitting again", exc)
+                cache.discard(key)
+                return cls.load(model_path, hop_samples, threads, voice, cache_dir)
             raise EngineError(
                 "onnx", f"cannot open the split graph of {model_path}: {exc}"
             ) from exc
+        encoder, decoder = sessions.get("encoder"), sessions["decoder"]
+        prior, flow = sessions.get("prior"), sessions.get("flow")
         decoder_inputs = tuple(i.name for i in decoder.get_inputs())
         flow_inputs = tuple(i.name for i in flow.get_inputs()) if flow is not None else ()
-        flow_halo = flow_reach_frames(stages[1]) if stages is not None else 0
         _LOG.info(
-            "onnx engine: split %s at %s in %.2f s",
+            "onnx engine: %s %s at %s in %.2f s",
+            "split graphs of" if cached is None else "cached split graphs of",
             model_path.name,
-            z_name,
+            facts["z_name"],
             time.monotonic() - started,
         )
         return cls(
             encoder,
             decoder,
             decoder_inputs,
-            z_channels,
+            int(facts["z_channels"]),
             hop_samples,
             prior=prior,
             flow=flow,
             flow_inputs=flow_inputs,
-            flow_halo_frames=flow_halo or FLOW_HALO_FRAMES,
+            flow_halo_frames=int(facts["flow_halo"]) or FLOW_HALO_FRAMES,
         )
 
     def encode(self, phoneme_ids: list[int], scales: Scales) -> np.ndarray:
@@ -183,6 +198,41 @@ def _encoder_feeds(phoneme_ids: list[int], scales: Scales) -> dict[str, np.ndarr
 def _only(feeds: dict[str, np.ndarray], session: Any) -> dict[str, np.ndarray]:
     wanted = {i.name for i in session.get_inputs()}
     return {k: v for k, v in feeds.items() if k in wanted}
+
+
+def _split(model_path: Path, voice: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The voice's graphs split and serialized by stage (decoder, and prior + flow or else the
+    whole encoder), and the split's facts (z tensor, z channels, flow halo).
+
+    Each graph's protobuf is dropped once serialized, which keeps the start-up peak low.
+
+    Raises:
+        VoiceError: the file is not a loadable Piper VITS graph, or `voice` does not match it.
+    """
+    encoder_model, decoder_model, z_name, z_channels = split_piper_graph(model_path)
+    if voice is not None:
+        check_voice_matches(encoder_model, voice)
+    stages = split_prior_and_flow(encoder_model, z_name)
+    flow_halo = flow_reach_frames(stages[1]) if stages is not None else 0
+    graphs = {"decoder": decoder_model}
+    if stages is None:
+        graphs["encoder"] = encoder_model
+    else:
+        graphs["prior"], graphs["flow"] = stages
+    del encoder_model, decoder_model, stages
+    blobs = {name: graphs.pop(name).SerializeToString() for name in list(graphs)}
+    facts = {"z_name": z_name, "z_channels": z_channels, "flow_halo": flow_halo}
+    return blobs, facts
+
+
+def _onnx_version() -> str:
+    """Which `onnx` would split (its package file and time: cheaper than its metadata)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnx")
+    if spec is None or spec.origin is None:
+        return "?"
+    return f"{spec.origin}@{os.stat(spec.origin).st_mtime_ns}"
 
 
 def split_prior_and_flow(encoder_model: Any, z_name: str) -> tuple[Any, Any] | None:

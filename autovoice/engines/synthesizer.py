@@ -7,13 +7,17 @@ the remaining chunks are decoded by the new engine; nothing already yielded is r
 failure is logged once and counted (`fallbacks`, `failures`, `engine_status()`). Errors of the
 request itself (bad speaker: ValueError/TypeError/VoiceError) are raised as they are.
 
-Thread: one inference thread uses a Synthesizer at a time. RT-safe: no.
+Thread: several threads may use one Synthesizer at once (the daemon's player and its synthesis
+pool); calls into an engine that is not `thread_safe` (the GPU engines) take turns, a chunk at a
+time, under the synthesizer's engine lock. RT-safe: no.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -68,6 +72,7 @@ class Synthesizer:
     fallbacks: int = 0
     failures: int = 0
     _recent_failures: deque = field(default_factory=lambda: deque(maxlen=FAILURES_KEPT))
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, config: AppConfig, voice: str | None = None, warm_up: bool = True) -> Synthesizer:
@@ -181,18 +186,21 @@ class Synthesizer:
                 backend = self.backend
                 started = time.monotonic()
                 try:
-                    if z is None:
-                        encode = getattr(backend, "encode_lazy", backend.encode)
-                        z = encode(list(unit.ids), scales)
-                        words = self._word_starts(unit, z, backend.hop_samples, 0)
-                    if skip is None:  # once per unit: a fallback engine keeps the same plan
-                        durations = getattr(z, "durations", None)
-                        skip, extra = lead_frames(unit.ids, durations, bos) if trimming else (0, 0)
-                        unit_start -= skip * backend.hop_samples
-                    plans = self._plans(backend, z.shape[1], index == 0, skip, extra)
-                    if done >= len(plans):
-                        break
-                    audio = decode_one(backend, z, scales.speaker_id, plans[done])
+                    with self._engine_turn(backend):
+                        if z is None:
+                            encode = getattr(backend, "encode_lazy", backend.encode)
+                            z = encode(list(unit.ids), scales)
+                            words = self._word_starts(unit, z, backend.hop_samples, 0)
+                        if skip is None:  # once per unit: a fallback engine keeps the same plan
+                            durations = getattr(z, "durations", None)
+                            skip, extra = (
+                                lead_frames(unit.ids, durations, bos) if trimming else (0, 0)
+                            )
+                            unit_start -= skip * backend.hop_samples
+                        plans = self._plans(backend, z.shape[1], index == 0, skip, extra)
+                        if done >= len(plans):
+                            break
+                        audio = decode_one(backend, z, scales.speaker_id, plans[done])
                 except _REQUEST_ERRORS:
                     raise
                 except Exception as exc:  # any engine fault: fall back and retry this chunk
@@ -229,12 +237,19 @@ class Synthesizer:
         """Release the engine."""
         self.backend.close()
 
+    def _engine_turn(self, backend: Backend) -> contextlib.AbstractContextManager:
+        """Nothing for an engine that may run on several threads at once, else the lock."""
+        if getattr(backend, "thread_safe", False):
+            return contextlib.nullcontext()
+        return self._engine_lock
+
     def _whole_unit(self, unit: SpeechUnit, scales: Scales) -> np.ndarray:
         while True:
             backend = self.backend
             try:
-                z = backend.encode(list(unit.ids), scales)
-                return backend.decode(z, scales.speaker_id)
+                with self._engine_turn(backend):
+                    z = backend.encode(list(unit.ids), scales)
+                    return backend.decode(z, scales.speaker_id)
             except _REQUEST_ERRORS:
                 raise
             except Exception as exc:  # any engine fault: fall back and redo the unit

@@ -12,6 +12,7 @@ from pathlib import Path
 from autovoice.bench.report import print_table
 from autovoice.bench.sentences import SENTENCES, UNIQUE_SENTENCES, length_class
 from autovoice.bench.stats import summarize
+from autovoice.bench.wyoming_run import print_wyoming
 
 
 def test_summarize_percentiles() -> None:
@@ -109,3 +110,13 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     print_table(data, table)
     assert "Time to first audio" in table.getvalue() and "vs piper" in table.getvalue()
     assert "Heard at the device" in table.getvalue()
+    # the Wyoming part: AutoVoice and wyoming-piper (dev extra) on the same client
+    wyoming = data["wyoming"]
+    for key in ("synthesize", "stream_200cps"):
+        assert wyoming[key]["autovoice"]["n"] == 3 and wyoming[key]["autovoice"]["p50_ms"] > 0
+        assert wyoming[key]["wyoming-piper"]["n"] == 3 and wyoming[key]["ratio_p50"] > 0
+    assert [row["clients"] for row in wyoming["concurrency"]] == [1, 2]
+    assert wyoming["wyoming_piper"] and wyoming["voice"].endswith(".onnx")
+    out = io.StringIO()
+    print_wyoming(wyoming, out)
+    assert "wyoming-piper" in out.getvalue() and "x lower" in out.getvalue()

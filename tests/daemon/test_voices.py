@@ -216,3 +216,48 @@ def test_other_names_of_the_default_voice_share_its_synthesizer(voices, loader, 
     needed.append("a")
     voices.want("a", 0.0)  # any other name still loads
     loader.wait_started("a")
+
+
+def acquire_in_thread(voices: Voices, voice: str, cancelled=never):
+    """Run `voices.acquire` on another thread (a synthesis worker); returns (thread, result)."""
+    out: dict = {}
+
+    def body() -> None:
+        try:
+            out["synth"] = voices.acquire(voice, 0.0, cancelled)
+        except Exception as exc:
+            out["error"] = exc
+
+    t = threading.Thread(target=body, name="test-worker")
+    t.start()
+    return t, out
+
+
+def test_a_borrower_waits_for_its_load_which_nobody_else_needs(voices, loader, needed):
+    # no queued utterance needs "a": the loader must not skip a load a borrower waits for
+    t, out = acquire_in_thread(voices, "a")
+    loader.wait_started("a")
+    loader.release("a")
+    t.join(WAIT_S)
+    assert out["synth"].name == "a"
+    assert voices.try_acquire("a") is out["synth"]
+    assert voices.try_acquire("not-loaded") is None
+
+
+def test_a_lent_voice_is_not_evicted_and_a_reload_closes_it_at_its_release(
+    voices, loader, needed, config
+):
+    lent = voices.try_acquire(None)
+    loader.release("a", "b", "c")
+    t, out = acquire_in_thread(voices, "a")
+    t.join(WAIT_S)
+    borrowed = out["synth"]
+    for name in ("b", "c"):  # beyond max_loaded=2: the LRU would evict "a" if it were free
+        needed[:] = [name]  # the player's current utterance
+        assert voices.get(name, 0.0, never).name == name
+    assert "a" in voices.loaded() and not borrowed.closed
+    voices.reset(config, FakeSynth("new-default", config))
+    assert not borrowed.closed and not lent.closed  # still in use by their borrowers
+    voices.release(borrowed)
+    voices.release(lent)
+    assert borrowed.closed and lent.closed

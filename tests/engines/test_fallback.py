@@ -112,7 +112,7 @@ def test_auto_skips_engines_that_cannot_run_here():
     try:
         assert synth.engine_name == "onnx"
         skipped = "\n".join(synth.skipped_engines)
-        assert "engine tensorrt: not available" in skipped
+        assert "engine tensorrt: no CUDA device" in skipped
         assert "engine cuda-graph: no CUDA device" in skipped
         assert "engine torch-cuda: no CUDA device" in skipped
         assert synth.fallback_chain == ("torch-cpu",)

@@ -27,8 +27,8 @@ from typing import Any
 
 from autovoice.daemon import protocol as p
 from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.listeners import BACKLOG, Listener
 from autovoice.daemon.outbox import Connection
-from autovoice.daemon.paths import SocketLock, prepare_socket_path
 from autovoice.daemon.playback import Anchor, MarkSamples
 from autovoice.daemon.player import Continued, SpeakPayload
 from autovoice.daemon.scheduler import Utterance
@@ -74,7 +74,7 @@ class SsipServer:
         self.commands = Commands(self, daemon.config.daemon.max_text_bytes)
         self.path: Path | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._lock: SocketLock | None = None
+        self._listener: Listener | None = None
         self._sessions: dict[int, Session] = {}
         self._conns: dict[int, Connection] = {}
         self._tracks: dict[int, Track] = {}
@@ -83,32 +83,14 @@ class SsipServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    async def start(self, path: Path) -> None:
-        """Listen on `path` (its directory is made 0700 if missing; the socket is 0600).
-
-        Raises:
-            SocketInUse: a Speech Dispatcher or another daemon serves `path`.
-        """
+    async def start(self, listener: Listener) -> None:
+        """Serve on `listener` (bound by `listeners.bind`, or inherited); `close` closes it."""
         self._loop = self._marks.loop = asyncio.get_running_loop()
-        if not path.parent.exists():
-            path.parent.mkdir(mode=0o700, parents=True)
-        lock = SocketLock(path)
-        lock.acquire()
-        try:
-            prepare_socket_path(path, private_dir=False)
-            old_umask = os.umask(0o177)
-            try:
-                self._server = await asyncio.start_unix_server(
-                    self._on_connect, path=str(path), limit=READ_SIZE, backlog=256
-                )
-            finally:
-                os.umask(old_umask)
-            os.chmod(path, 0o600)
-        except BaseException:
-            lock.release()
-            raise
-        self._lock, self.path = lock, path
-        _LOG.info("SSIP (Speech Dispatcher protocol) listening on %s", path)
+        self._server = await asyncio.start_unix_server(
+            self._on_connect, sock=listener.sock, limit=READ_SIZE, backlog=BACKLOG
+        )
+        self._listener, self.path = listener, listener.path
+        _LOG.info("SSIP (Speech Dispatcher protocol) listening on %s", listener.path)
 
     async def close(self) -> None:
         """Stop listening, close the SSIP connections, remove the socket."""
@@ -121,12 +103,9 @@ class SsipServer:
         if conns:
             await asyncio.gather(*(c.flush_and_close(0.2) for c in conns))
         self._conns.clear()
-        if self.path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     # -- connections -------------------------------------------------------------------------
 
