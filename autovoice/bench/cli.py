@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def run_bench(args: argparse.Namespace) -> int:
     sentences = all_sentences()
     results: dict[str, Any] = {"machine": machine_facts(), "versions": versions()}
     results["settings"] = {
-        "requests_per_length": requests,
+        "heard_requests": requests,
         "stops": stops,
         "config": config.to_dict(),
     }
@@ -95,6 +96,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.wyoming_only:
         return _wyoming_only(args, config, results, 3 if args.quick else requests)
 
+    durations: dict[str, float] = {}
+    results["durations_s"] = durations  # wall time of each part
+    mark = time.monotonic()
     if not args.no_daemon:
         _progress("daemon: heard latency, stop and underruns through real PortAudio ...")
         figures = _run_daemon(args, config, _daemon_plan(args, requests, stops))
@@ -102,19 +106,23 @@ def run_bench(args: argparse.Namespace) -> int:
         samples["autovoice"] = _by_kind(figures.trials, "callback_ms")
         if figures.at_device:
             samples["autovoice heard"] = _by_kind(figures.trials, "heard_ms")
+        durations["daemon"], mark = round(time.monotonic() - mark, 1), time.monotonic()
 
     if not args.no_peers:
         _progress("peers: piper-tts and espeak-ng on the same sentences ...")
         results["peers"], peer_samples = _run_peers(sentences, requests)
         samples.update(peer_samples)
+        durations["peers"], mark = round(time.monotonic() - mark, 1), time.monotonic()
 
     _progress("engines: real-time factor, streamed vs whole ...")
     engines = args.engines.split(",") if args.engines else (["onnx"] if args.quick else None)
     results["engines"] = _run_engines(config, sentences, engine_repeats, engines, args.quick)
+    durations["engines"], mark = round(time.monotonic() - mark, 1), time.monotonic()
 
     if not args.no_wyoming:
         _progress("wyoming: AutoVoice vs wyoming-piper, time to first audio chunk ...")
         results["wyoming"] = _run_wyoming(config, 3 if args.quick else min(requests, 20))
+        durations["wyoming"] = round(time.monotonic() - mark, 1)
 
     if args.json:
         from autovoice.bench.report import write_json

@@ -101,6 +101,7 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert data["daemon"]["engine"] == "onnx" and data["daemon"]["failures"] == []
     assert data["settings"]["config"]["streaming"]["first_chunk_frames"] == 16
     assert data["settings"]["config"]["daemon"]["cache_mb"] >= 8  # for the cache's own row
+    assert set(data["durations_s"]) == {"daemon", "peers", "engines", "wyoming"}
     assert data["daemon"]["peak_rss_mb"] > 50
     assert set(data["peers"]) >= {"piper"}
     onnx = next(row for row in data["engines"] if row["engine"] == "onnx")
