@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `autovoice` command."""
+    # onnxruntime >= 1.29 uploads telemetry on POSIX and retries every few seconds (DNS lookups
+    # and new threads that wake an idle daemon). A local speech program sends nothing; this must
+    # be set before onnxruntime is imported. ORT_DISABLE_TELEMETRY=0 in the environment wins.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)

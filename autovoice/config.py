@@ -119,6 +119,8 @@ class AudioConfig:
     """Seconds of audio queued ahead of playback at most."""
     block_s: float = field(default=0.003, metadata=_range(0.001, 0.1))
     """Audio callback block in seconds: PortAudio buffers about two blocks (at latency low)."""
+    idle_stop_s: float = field(default=5.0, metadata=_range(0.0, 86400.0))
+    """Seconds with nothing to play before the output stream stops (0: never)."""
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,9 @@ class AudioEnv:
     def read_capture(self, channels: int = 2) -> np.ndarray:
         """What reached the device so far: float32 frames, shape (frames, channels).
 
-        Each new stream truncates the file; it starts with a few periods of zeros.
+        Each new stream truncates the file (a daemon's reopen after `audio.idle_stop_s` too:
+        tests that read it by position run their daemon with `idle_stop_s: 0`); it starts with
+        a few periods of zeros.
         """
         if self.capture_path is None:
             raise ValueError(f"{self.kind} device has no capture file")
@@ -109,7 +111,8 @@ def write_alsa_config(path: Path, capture_path: Path, slave: str) -> Path:
 
     Args:
         path: Config file to write.
-        capture_path: Raw capture file (truncated by each new stream).
+        capture_path: Raw capture file (truncated by each new stream; appending through a pipe
+            to `cat >>` was tried and made paced tests drop periods when `cat` lagged).
         slave: "null" (unpaced, exact) or "pulse" (paced through PULSE_SERVER).
     """
     if slave == "null":
@@ -168,6 +171,37 @@ def start_pulse_server(d: Path, rate_hz: int = NULL_SINK_RATE_HZ) -> PulseServer
     return PulseServer(
         d, sock, proc, {"PULSE_SERVER": f"unix:{sock}", "PULSE_COOKIE": str(d / "cookie")}
     )
+
+
+def enable_suspend_on_idle(server: PulseServer, timeout_s: int = 1) -> None:
+    """Load module-suspend-on-idle, as desktop PulseAudio does (PipeWire does the same): a sink
+    without a running stream is suspended after `timeout_s`."""
+    exe = _need("pactl", "pulseaudio-utils")
+    subprocess.run(
+        [exe, "load-module", "module-suspend-on-idle", f"timeout={timeout_s}"],
+        env=_child_env(server.vars),
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
+
+
+def sink_state(server: PulseServer) -> str:
+    """The test sink's state as `pactl list sinks short` says: RUNNING, IDLE or SUSPENDED."""
+    exe = _need("pactl", "pulseaudio-utils")
+    out = subprocess.run(
+        [exe, "list", "sinks", "short"],
+        env=_child_env(server.vars),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) > 1 and fields[1] == server.sink:
+            return fields[-1]
+    raise RuntimeError(f"sink {server.sink} not listed: {out!r}")
 
 
 @pytest.fixture(scope="session")

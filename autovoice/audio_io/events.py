@@ -74,10 +74,13 @@ class OutputStats:
         channels: Device channels the mono signal is duplicated to.
         blocksize_frames: Frames per callback.
         output_latency_s: PortAudio's reported output latency.
-        state: "stopped", "ok" or "reconnecting".
+        state: "stopped" (not started or closed), "ok" (the stream runs), "idle" (the stream
+            is stopped because nothing has played for `idle_stop_s`; the next utterance starts
+            it) or "reconnecting".
         paused: True while paused.
         reconnects: Times the stream was reopened after a device error.
         last_error: The last device error, or "".
+        idle_stops: Times the stream was stopped for being idle.
     """
 
     frames_written: int
@@ -100,6 +103,7 @@ class OutputStats:
     paused: bool
     reconnects: int
     last_error: str
+    idle_stops: int = 0
 
 
 class WakePipe:
@@ -134,16 +138,17 @@ class WakePipe:
         except (BlockingIOError, OSError):
             pass
 
-    def wait(self, timeout_s: float) -> bool:
-        """Sleep until the signal is raised or `timeout_s` passes; lowers it.
+    def wait(self, timeout_s: float | None) -> bool:
+        """Sleep until the signal is raised or `timeout_s` passes (None: no timeout); lowers it.
 
         Returns:
             True if the signal was raised.
         """
         if self._closed:
             return False
+        timeout = None if timeout_s is None else max(0.0, timeout_s)
         try:
-            ready, _, _ = select.select([self._r], [], [], max(0.0, timeout_s))
+            ready, _, _ = select.select([self._r], [], [], timeout)
         except (OSError, ValueError):
             return False
         if ready:

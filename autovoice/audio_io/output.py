@@ -32,7 +32,7 @@ from autovoice.audio_io.events import OutputStats, PlaybackEvent, WakePipe
 from autovoice.audio_io.render import MAX_UTTERANCES, Renderer
 from autovoice.audio_io.resample import StreamResampler
 from autovoice.audio_io.ring import RingBuffer
-from autovoice.audio_io.supervisor import StreamSupervisor
+from autovoice.audio_io.supervisor import DEFAULT_IDLE_STOP_S, StreamSupervisor
 from autovoice.audio_io.tracking import Utterance, UtteranceBook
 
 __all__ = ["AudioOutput"]
@@ -48,9 +48,12 @@ DEFAULT_FADE_S = 0.004
 class AudioOutput:
     """Plays mono float32 audio on a PortAudio device through a lock-free ring buffer.
 
-    The stream is opened by `start()` and stays open, playing silence when idle, so an utterance
-    never waits for a device to open. Input at `input_rate_hz` is resampled (python-soxr,
-    streaming) to the device rate when they differ, and duplicated to the device's channels.
+    The stream is opened by `start()`. After `idle_stop_s` with nothing to play it is closed (no
+    callbacks, the device is free, the sink may suspend), and `wake()` or the next
+    `begin_utterance` reopens it on the event thread, so an utterance does not wait for the
+    device when `wake()` was called as it was accepted. Input at `input_rate_hz` is resampled
+    (python-soxr, streaming) to the device rate when they differ, and duplicated to the
+    device's channels.
 
     Args:
         input_rate_hz: Rate of the samples given to `write` (e.g. the voice's 22050).
@@ -66,6 +69,7 @@ class AudioOutput:
         block_s: Callback block length in seconds.
         fade_s: Length of the fade on abort/pause/resume in seconds (at most `block_s`);
             None: `DEFAULT_FADE_S` or the block, whichever is shorter.
+        idle_stop_s: Stop the stream after this many seconds with nothing to play (0: never).
 
     Raises:
         ValueError, TypeError: For bad arguments (checked here, before any device is touched).
@@ -85,6 +89,7 @@ class AudioOutput:
         channels: int | None = None,
         block_s: float = DEFAULT_BLOCK_S,
         fade_s: float | None = None,
+        idle_stop_s: float = DEFAULT_IDLE_STOP_S,
     ) -> None:
         if isinstance(input_rate_hz, bool) or not isinstance(input_rate_hz, int):
             raise TypeError(f"input_rate_hz must be an int, got {input_rate_hz!r}")
@@ -104,6 +109,8 @@ class AudioOutput:
             fade_s = min(DEFAULT_FADE_S, block_s)
         if not 0.0 <= fade_s <= block_s:
             raise ValueError(f"fade_s must be within 0..block_s, got {fade_s!r}")
+        if not 0.0 <= idle_stop_s < float("inf"):
+            raise ValueError(f"idle_stop_s must be >= 0 seconds (0: never), got {idle_stop_s!r}")
         self.input_rate_hz = input_rate_hz
         self.device = check_device(device)
         self.latency = check_latency(latency)
@@ -134,6 +141,7 @@ class AudioOutput:
             self._event_wake,
             self._setup_buffers,
             on_event,
+            idle_stop_s,
         )
 
     @property
@@ -188,6 +196,16 @@ class AudioOutput:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def wake(self) -> None:
+        """Audio is coming (e.g. an utterance was accepted): start the stream if it is idle.
+
+        Returns at once; the event thread starts the stream while the caller computes the first
+        chunk. Harmless before `start()` and after `close()`.
+
+        Thread: any. RT-safe: no.
+        """
+        self._sup.wake()
+
     def _setup_buffers(self, rate: int) -> None:
         """Make the ring, resampler and fades for the stream rate (first open, before start)."""
         ring = RingBuffer(max(int(rate * self.buffer_s), 4 * int(rate * self._block_s)))
@@ -212,6 +230,7 @@ class AudioOutput:
         Thread: writer. RT-safe: no.
         """
         ring = self._require_started()
+        self._sup.wake()
         if self._cur is not None:
             self.end_utterance(self._cur.utterance_id)
         if not self._book.wait_for_room(self._renderer, timeout_s=5.0):
@@ -249,6 +268,7 @@ class AudioOutput:
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
         if not len(x):
             return 0
+        self._sup.wake()
         utt = self._cur
         gen = utt.abort_gen if utt is not None else self._abort_gen
         with self._write_lock:
@@ -407,6 +427,7 @@ class AudioOutput:
             paused=renderer.pause_req,
             reconnects=sup.reconnects,
             last_error=sup.last_error,
+            idle_stops=sup.idle_stops,
         )
 
     def __repr__(self) -> str:

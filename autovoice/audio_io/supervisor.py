@@ -7,7 +7,15 @@ starts the thread "autovoice-audio-events", which in turns:
 - watches the stream's health (stopped by PortAudio, or no callback for `STALL_S`);
 - after a failure, closes the stream and reopens it at the same rate with exponential back-off,
   re-initialising PortAudio first so a replugged card is found again; meanwhile it consumes the
-  ring in real time (`Renderer.discard_elapsed`) so writers and waiters go on.
+  ring in real time (`Renderer.discard_elapsed`) so writers and waiters go on;
+- when nothing has played for `idle_stop_s` (no utterance outstanding, the ring empty), closes
+  the stream and sleeps without a timeout: while idle there are no callbacks, no sound-server
+  connection and no periodic wake-ups, the device is free for other programs, and
+  PulseAudio/PipeWire may suspend the sink. `wake()` (an utterance was accepted, or is being
+  written) reopens it from this thread (~1-4 ms) while the writer computes the first chunk.
+  Closed, not merely stopped: PortAudio 19.6's ALSA host leaves a mutex locked when restarting
+  a stopped stream fails (the sound server went away meanwhile) and then aborts the process when
+  that stream is closed; a fresh open fails cleanly instead.
 """
 
 from __future__ import annotations
@@ -24,7 +32,13 @@ from autovoice.audio_io.render import Renderer
 from autovoice.audio_io.tracking import UtteranceBook
 from autovoice.errors import AudioDeviceError
 
-__all__ = ["RECONNECT_INITIAL_S", "RECONNECT_MAX_S", "STALL_S", "StreamSupervisor"]
+__all__ = [
+    "DEFAULT_IDLE_STOP_S",
+    "RECONNECT_INITIAL_S",
+    "RECONNECT_MAX_S",
+    "STALL_S",
+    "StreamSupervisor",
+]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +48,10 @@ RECONNECT_MAX_S = 8.0
 """Longest wait between reopen tries, in seconds."""
 STALL_S = 2.0
 """A running stream whose callback has not run for this long is treated as failed."""
+HEALTH_CHECK_S = 0.05
+"""How often the event thread checks a running stream's health (only while it runs)."""
+DEFAULT_IDLE_STOP_S = 5.0
+"""Stop the stream after this many seconds with nothing to play (0: never)."""
 
 
 class StreamSupervisor:
@@ -52,15 +70,21 @@ class StreamSupervisor:
         prepare: `prepare(rate_hz)`, called once on the first open with the chosen rate, before
             the stream starts (sets up the ring, resampler and fades).
         on_event: `on_event(event) -> None`, called on the event thread; exceptions are logged.
+        idle_stop_s: Stop the stream after this long with nothing to play; 0 keeps it running.
+            It never stops before the last frame can have left the device (output latency plus
+            two blocks after it was handed over).
 
     Attributes:
-        state: "stopped", "ok" or "reconnecting".
+        state: "stopped", "ok" (running), "idle" (stopped while there is nothing to play) or
+            "reconnecting".
         device_name, rate_hz, channels, blocksize_frames, latency_s: Facts of the open stream
             ("" / 0 before `start`).
         reconnects: Times the stream was reopened after a failure.
         last_error: The last device error, or "".
+        idle_stops: Times the stream was stopped for being idle.
 
-    Thread: `start`/`stop` control (non-RT); everything else the event thread. RT-safe: no.
+    Thread: `start`/`stop` control (non-RT); `wake` any; everything else the event thread.
+    RT-safe: no.
     """
 
     def __init__(
@@ -76,6 +100,7 @@ class StreamSupervisor:
         event_wake: WakePipe,
         prepare: Callable[[int], None],
         on_event: Callable[[PlaybackEvent], None] | None,
+        idle_stop_s: float = DEFAULT_IDLE_STOP_S,
     ) -> None:
         self._device = device
         self._latency = latency
@@ -88,6 +113,7 @@ class StreamSupervisor:
         self._event_wake = event_wake
         self._prepare = prepare
         self.on_event = on_event
+        self._idle_stop_s = float(idle_stop_s)
 
         self._sd: Any = None
         self._stream: Any = None
@@ -101,6 +127,13 @@ class StreamSupervisor:
         self.latency_s = 0.0
         self.reconnects = 0
         self.last_error = ""
+        self.idle_stops = 0
+        # Idle bookkeeping (event thread), except `_wake_gen`, which `wake` bumps from any thread.
+        self._wake_gen = 0
+        self._seen_wake_gen = 0
+        self._idle_since: float | None = None
+        self._backoff = RECONNECT_INITIAL_S
+        self._next_try = 0.0
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
@@ -132,8 +165,20 @@ class StreamSupervisor:
         self._close_stream()
         self.state = "stopped"
 
+    def wake(self) -> None:
+        """Audio is coming: have the stream running (start it if idle) and reset the idle timer.
+
+        Cheap when the stream runs (no system call); from idle it raises the event thread, which
+        starts the stream while the caller goes on (e.g. computes the first chunk).
+
+        Thread: any. RT-safe: no.
+        """
+        self._wake_gen += 1  # read by the event thread after it publishes "idle"
+        if self.state != "ok":
+            self._event_wake.set()
+
     # ------------------------------------------------------------------ the stream
-    def _open_stream(self, first: bool) -> None:
+    def _open_stream(self, first: bool, level: int = logging.INFO) -> None:
         sd = self._sd
         info = resolve_output_device(sd, self._device)
         index = int(info["index"])
@@ -179,7 +224,8 @@ class StreamSupervisor:
             self._close_stream()
             raise AudioDeviceError(self._device, f"cannot start output: {exc}") from exc
         self.state = "ok"
-        log.info(
+        log.log(
+            level,
             "audio output %r: %d Hz, %d ch, block %d, latency %.1f ms",
             self.device_name,
             rate,
@@ -203,27 +249,38 @@ class StreamSupervisor:
 
     # ------------------------------------------------------------------ event thread
     def _event_loop(self) -> None:
-        backoff = RECONNECT_INITIAL_S
-        next_try = 0.0
         while not self._stopping:
             try:
-                backoff, next_try = self._event_step(backoff, next_try)
+                self._event_step()
             except Exception:  # keep the thread alive whatever happens
                 log.exception("audio output: event thread error")
                 time.sleep(0.1)
         self._deliver()
 
-    def _event_step(self, backoff: float, next_try: float) -> tuple[float, float]:
-        """One turn of the event thread: wait, deliver events, check health, reconnect."""
-        if self.state == "ok":
-            self._event_wake.wait(0.05)
+    def _event_step(self) -> None:
+        """One turn of the event thread: wait, deliver events, check health, reconnect, idle."""
+        state = self.state
+        if state == "ok":
+            self._event_wake.wait(HEALTH_CHECK_S)
+        elif state == "idle":
+            self._event_wake.wait(None)  # no timeout: only `wake`, an abort or a stop end it
         else:
             self._event_wake.wait(self._block_s)
             self._renderer.discard_elapsed(self.rate_hz)
         if self._stopping:
-            return backoff, next_try
+            return
         self._deliver()
         now = time.monotonic()
+        busy = self._busy()
+        if busy:
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = now  # nothing left to hand over: the idle timer starts
+        if state == "idle":
+            self._settle_idle(now)
+            if busy:
+                self._leave_idle(now)
+            return
         if self.state == "ok" and self._stream_failed(now):
             self.state = "reconnecting"
             log.warning(
@@ -233,20 +290,77 @@ class StreamSupervisor:
             )
             self._close_stream()
             self._renderer.last_cb_mono = now
-            backoff = RECONNECT_INITIAL_S
-            next_try = now + backoff
-        elif self.state == "reconnecting" and now >= next_try:
-            try:
-                self._reinit_portaudio()
-                self._open_stream(first=False)
-                self.reconnects += 1
-                log.info("audio output %r back", self.device_name)
-            except AudioDeviceError as exc:
-                self.last_error = str(exc)
-                log.warning("audio output: reopen failed (%s); retry in %.1f s", exc, backoff)
-                backoff = min(backoff * 2, RECONNECT_MAX_S)
-                next_try = now + backoff
-        return backoff, next_try
+            self._backoff = RECONNECT_INITIAL_S
+            self._next_try = now + self._backoff
+        elif self.state == "reconnecting" and now >= self._next_try:
+            self._reopen(now)
+        if not busy and self._idle_due(now):
+            self._enter_idle()
+
+    def _busy(self) -> bool:
+        """Whether there is something to play: an utterance outstanding, frames in the ring, or
+        a `wake` since the last look."""
+        gen = self._wake_gen
+        woken = gen != self._seen_wake_gen
+        self._seen_wake_gen = gen
+        ring = self._renderer.ring
+        queued = ring is not None and ring.available_frames > 0
+        return woken or queued or self._renderer.slot_tail != self._book.head_seq
+
+    def _idle_due(self, now: float) -> bool:
+        if self._idle_stop_s <= 0 or self._idle_since is None:
+            return False
+        wait_s = max(self._idle_stop_s, self.latency_s + 2 * self._block_s)
+        return now - self._idle_since >= wait_s
+
+    def _enter_idle(self) -> None:
+        """Close the stream and sleep until `wake`."""
+        self.state = "idle"  # published first: a `wake` from now on raises the event pipe
+        if self._busy():  # a `wake` came in between: keep going
+            self.state = "ok" if self._stream is not None else "reconnecting"
+            return
+        self._close_stream()  # the ring is empty: only silence is dropped
+        self.idle_stops += 1
+        log.debug("audio output %r idle: stream closed", self.device_name)
+
+    def _settle_idle(self, now: float) -> None:
+        """While no stream runs, this thread is the ring's reader: carry out an `abort()`."""
+        ring = self._renderer.ring
+        if ring is not None and ring.clear_pending:
+            ring.skip(0)
+            self._renderer.last_clear_mono = now
+
+    def _leave_idle(self, now: float) -> None:
+        """Open the stream again (as it was: same device, rate and channels)."""
+        self._renderer.last_cb_mono = now
+        try:
+            self._open_stream(first=False, level=logging.DEBUG)
+        except AudioDeviceError as exc:  # gone while idle: reconnect (re-scanning devices)
+            self.last_error = str(exc)
+            log.warning("audio output %r: reopen after idle failed (%s)", self.device_name, exc)
+            self.state = "reconnecting"
+            self._backoff = RECONNECT_INITIAL_S
+            self._next_try = now
+            return
+        log.debug(
+            "audio output %r running again at %.4f (reopened in %.1f ms)",
+            self.device_name,
+            now,
+            (time.monotonic() - now) * 1e3,
+        )
+
+    def _reopen(self, now: float) -> None:
+        """One try at reopening a lost stream (state "reconnecting"), with back-off."""
+        try:
+            self._reinit_portaudio()
+            self._open_stream(first=False)
+            self.reconnects += 1
+            log.info("audio output %r back", self.device_name)
+        except AudioDeviceError as exc:
+            self.last_error = str(exc)
+            log.warning("audio output: reopen failed (%s); retry in %.1f s", exc, self._backoff)
+            self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
+            self._next_try = now + self._backoff
 
     def _stream_failed(self, now: float) -> bool:
         stream = self._stream

@@ -301,6 +301,8 @@ def format_status(s: dict[str, Any]) -> str:
         f"voice         {s.get('voice')} on {s.get('engine')}, {s.get('sample_rate_hz')} Hz",
         f"device        {audio.get('device')!r} at {audio.get('device_rate_hz')} Hz, output "
         f"latency {audio.get('output_latency_ms')} ms, underruns {audio.get('underruns')}",
+        f"output        {audio.get('output', '-')} ({audio.get('idle_stops', 0)} idle stops, "
+        f"{audio.get('callbacks', 0)} callbacks)",
         f"queue         {s.get('queue_depth')} waiting, current {s.get('current')}, "
         f"{s.get('clients')} clients",
         f"utterances    {utt.get('done', 0)} spoken, {utt.get('cancelled', 0)} cancelled, "

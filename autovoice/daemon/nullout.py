@@ -2,7 +2,8 @@
 
 It behaves like `autovoice.audio_io.AudioOutput` towards the player (bounded buffer, blocking
 `write`, `abort`, `pause`, events) but a plain thread consumes the audio in real time, in fixed
-blocks, and throws it away. Its output latency is zero.
+blocks, and throws it away. Its output latency is zero. With no utterance outstanding (or while
+paused) the thread sleeps without a timeout, so an idle daemon does not wake up.
 
 Thread: writer (the player) for `begin_utterance`/`write`/`end_utterance`; control calls from
 any thread; the consumer thread "autovoice-null-output" delivers events. RT-safe: no.
@@ -60,6 +61,7 @@ class NullOutput:
         self._segments: deque[_Segment] = deque()
         self._buffered = 0
         self._paused = False
+        self._idle = True
         self._closing = False
         self._gen = 0
         self._frames_written = 0
@@ -85,6 +87,7 @@ class NullOutput:
         """Start a new utterance; later writes belong to it."""
         with self._cond:
             self._segments.append(_Segment(int(utterance_id)))
+            self._cond.notify_all()
 
     def write(self, samples: np.ndarray, cancel: threading.Event | None = None) -> int:
         """Buffer samples, blocking while the buffer is full; returns early on cancel/abort."""
@@ -136,7 +139,12 @@ class NullOutput:
 
     def resume(self) -> None:
         """Continue consumption."""
-        self._paused = False
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Nothing to prepare: the consumer starts with the next `begin_utterance`."""
 
     @property
     def write_pos(self) -> int:
@@ -156,7 +164,7 @@ class NullOutput:
             device_rate_hz=self.input_rate_hz,
             output_latency_s=0.0,
             underruns=0,
-            state="ok",
+            state="idle" if self._idle else "ok",
             paused=self._paused,
             frames_written=self._frames_written,
             frames_read=self._frames_read,
@@ -170,6 +178,13 @@ class NullOutput:
         block = max(1, int(BLOCK_S * self.input_rate_hz))
         next_tick = time.monotonic()
         while True:
+            with self._cond:
+                while not self._closing and (self._paused or not self._segments):
+                    self._idle = True
+                    self._cond.wait()  # no timeout: begin_utterance, resume or close wake it
+                if self._idle:
+                    self._idle = False
+                    next_tick = time.monotonic()
             next_tick += BLOCK_S
             delay = next_tick - time.monotonic()
             if delay > 0:

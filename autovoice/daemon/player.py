@@ -77,6 +77,7 @@ class Output(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def stats(self) -> Any: ...
+    def wake(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class Player:
         the synthesizers. A voice load under way is not waited for. Errors while closing are
         logged."""
         self._stopping.set()
+        self._scheduler.poke()
         self._voices.stop()
         with self._lock:
             try:
@@ -210,7 +212,9 @@ class Player:
         return self._voices
 
     def prefetch(self, utt: Utterance) -> None:
-        """Start loading the voice of a just accepted utterance unless it is loaded."""
+        """A request was just accepted: start loading its voice unless it is loaded, and start
+        the audio output if it is idle (both overlap the work before its first chunk)."""
+        self._output.wake()
         self._voices.want(getattr(utt.payload, "voice", None), utt.received_s)
 
     def swap(self, config: AppConfig, synth: Synthesizer) -> None:
@@ -218,6 +222,7 @@ class Player:
         with self._lock:
             old = self._pending
             self._pending = (config, synth)
+        self._scheduler.poke()  # the idle player thread applies it now
         if old is not None:
             old[1].close()
 
@@ -240,7 +245,7 @@ class Player:
         """Player thread body: speak utterances until closed."""
         while not self._stopping.is_set():
             self._apply_swap()
-            utt = self._scheduler.next_utterance(timeout_s=0.25)
+            utt = self._scheduler.next_utterance()  # no timeout: idle means asleep
             if utt is None:
                 continue
             try:

@@ -25,7 +25,7 @@ from autovoice.daemon.utterance import CancelReason, Utterance
 from autovoice.daemon.voices import Voices
 from autovoice.engines import Synthesizer
 
-__all__ = ["Emit", "Reporter", "status_info"]
+__all__ = ["Emit", "Reporter", "output_activity", "status_info"]
 
 Emit = Callable[[Utterance, Any], None]
 
@@ -208,6 +208,9 @@ def status_info(
         "underruns": getattr(stats, "underruns", 0),
         "portaudio_underflows": getattr(stats, "portaudio_underflows", 0),
         "state": getattr(stats, "state", ""),
+        "output": output_activity(getattr(stats, "state", "")),
+        "callbacks": getattr(stats, "callbacks", 0),
+        "idle_stops": getattr(stats, "idle_stops", 0),
         "paused": getattr(stats, "paused", False),
     }
     return {
@@ -220,3 +223,13 @@ def status_info(
         "audio": audio,
         "cache": cache.stats(),
     }
+
+
+def output_activity(state: str) -> str:
+    """`status`'s `audio.output`: "running" (the stream plays, silence included), "idle" (stopped
+    for lack of anything to play: no callbacks, the sink may suspend; the next request starts
+    it), "reconnecting" (the device was lost) or "stopped".
+
+    Thread: any. RT-safe: no.
+    """
+    return {"ok": "running"}.get(state, state or "stopped")

@@ -70,6 +70,7 @@ class Scheduler:
         self._paused_clients: set[int] = set()
         self._held: list[Utterance] = []
         self._closed = False
+        self._poked = False
         self._serial = itertools.count(1)
         self._uids = itertools.count(1)
         self._last_served: dict[int, int] = {}
@@ -301,13 +302,20 @@ class Scheduler:
             self._lock.notify_all()
         return out
 
+    def poke(self) -> None:
+        """Make the waiting (or the next) `next_utterance` return None once, so the player
+        thread looks at its own state (a reload to apply, a shutdown) without polling."""
+        with self._lock:
+            self._poked = True
+            self._lock.notify_all()
+
     # -- the player thread -------------------------------------------------------------------
 
     def next_utterance(self, timeout_s: float | None = None) -> Utterance | None:
         """Wait for the next utterance to speak and make it current.
 
         Returns:
-            The utterance, or None on timeout or when closed.
+            The utterance, or None on timeout, after a `poke`, or when closed.
 
         Thread: the player thread.
         """
@@ -315,6 +323,9 @@ class Scheduler:
         with self._lock:
             while True:
                 if self._closed:
+                    return None
+                if self._poked:
+                    self._poked = False
                     return None
                 if not self._paused:
                     utt = self._pop_next()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -193,7 +195,115 @@ def scenario_reconnect(args: dict) -> dict:
     return {"states": states, "stats": dataclasses.asdict(stats), "utterances": uid}
 
 
+def _thread_switches(exclude: int) -> dict[int, int]:
+    """Context switches so far of each thread of this process but `exclude` (a native id)."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == exclude:
+            continue
+        try:
+            text = Path(f"/proc/self/task/{tid}/status").read_text()
+        except FileNotFoundError:  # the thread ended
+            continue
+        out[int(tid)] = sum(
+            int(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"))
+        )
+    return out
+
+
+def _woken(before: dict[int, int], after: dict[int, int]) -> dict[str, int]:
+    """Threads ("tid name") that switched between two `_thread_switches`, and how often."""
+    woken = {}
+    for tid, n in after.items():
+        if n != before.get(tid, 0):
+            try:
+                name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+            except FileNotFoundError:
+                name = "?"
+            woken[f"{tid} {name}"] = n - before.get(tid, 0)
+    return woken
+
+
+def _wait_for(pred, timeout_s: float) -> float | None:
+    """Seconds until `pred()` held (polled every ms), or None on timeout."""
+    start = time.monotonic()
+    while not pred():
+        if time.monotonic() - start > timeout_s:
+            return None
+        time.sleep(0.001)
+    return time.monotonic() - start
+
+
+def scenario_idle(args: dict) -> dict:
+    """Play, let the stream go idle, watch it sleep, abort while idle, then play again."""
+    x = np.load(args["input"]).astype(np.float32)
+    events: list = []
+    out = AudioOutput(
+        22050,
+        on_event=lambda e: events.append((e, threading.current_thread().name)),
+        idle_stop_s=args["idle_stop_s"],
+    )
+    res: dict = {}
+    me = threading.get_native_id()
+    with out:
+        for uid in (1, 2):
+            out.begin_utterance(uid)
+            out.write(x)
+            out.end_utterance(uid)
+            assert out.wait_played(uid, 10.0)
+            res[f"state_after_{uid}"] = out.stats().state
+            stops = out.stats().idle_stops
+            res[f"idle_after_{uid}_s"] = _wait_for(lambda n=stops: out.stats().idle_stops > n, 10.0)
+            res[f"state_idle_{uid}"] = out.stats().state
+            if uid == 2:
+                break
+            time.sleep(args["settle_s"])  # the sound server suspends the sink meanwhile
+            calls, switches = out.stats().callbacks, _thread_switches(me)
+            time.sleep(args["quiet_s"])
+            res["idle_callbacks"] = out.stats().callbacks - calls
+            res["idle_switches"] = _woken(switches, _thread_switches(me))
+            pactl = subprocess.run(["pactl", "list", "sinks", "short"], capture_output=True)
+            res["idle_sinks"] = pactl.stdout.decode()
+            aborted = time.monotonic()
+            out.abort()
+            res["abort_silenced_s"] = _wait_for(lambda t=aborted: out.last_silenced_s >= t, 1.0)
+            res["state_after_abort"] = out.stats().state
+        time.sleep(out.output_latency_s + 0.1)  # idle_stop_s is longer than this
+        res["stats"] = dataclasses.asdict(out.stats())
+    res["events"] = [_ev(e) for e in events]
+    return res
+
+
+def scenario_idle_device_loss(args: dict) -> dict:
+    """Go idle; the parent restarts the sound server meanwhile; then play from idle."""
+    x = np.load(args["input"]).astype(np.float32)
+    events: list = []
+    out = AudioOutput(
+        22050,
+        on_event=lambda e: events.append((e, threading.current_thread().name)),
+        idle_stop_s=args["idle_stop_s"],
+    )
+    res: dict = {}
+    with out:
+        _wait_for(lambda: out.stats().idle_stops > 0, 10.0)
+        print("IDLE", flush=True)
+        sys.stdin.readline()  # the parent has restarted the server
+        out.wake()
+        out.begin_utterance(1)
+        out.write(x)
+        out.end_utterance(1)
+        res["played"] = out.wait_played(1, 20.0)
+        time.sleep(out.output_latency_s + 0.1)
+        res["stats"] = dataclasses.asdict(out.stats())
+    res["events"] = [_ev(e) for e in events]
+    return res
+
+
 SCENARIOS = {
+    "idle_device_loss": scenario_idle_device_loss,
+    "idle": scenario_idle,
     "play": scenario_play,
     "abort": scenario_abort,
     "pause": scenario_pause,

@@ -20,7 +20,13 @@ import pytest
 import soxr
 
 from tests.audio.play_helper import CHILD
-from tests.audio_fixtures import REPO_ROOT, AudioEnv, make_alsa_env, start_pulse_server
+from tests.audio_fixtures import (
+    REPO_ROOT,
+    AudioEnv,
+    enable_suspend_on_idle,
+    make_alsa_env,
+    start_pulse_server,
+)
 
 RATE = 22050
 FADE_S = 0.004  # autovoice.audio_io.output.DEFAULT_FADE_S
@@ -288,3 +294,73 @@ def test_device_loss_reconnects(tmp_path: Path) -> None:
     # Utterances kept finishing while the device was away (audio discarded in real time).
     assert res["utterances"] > 20
     assert "reconnecting" in err
+
+
+def test_stream_sleeps_when_idle_and_plays_whole_after(tmp_path: Path):
+    """After `idle_stop_s` with nothing to play the stream stops: no callbacks, the sink
+    suspends, no thread of the process wakes up; an abort then is carried out without starting
+    the stream; the next utterance starts it again and reaches the device whole."""
+    server = start_pulse_server(tmp_path / "pulse")
+    try:
+        enable_suspend_on_idle(server, timeout_s=1)
+        (tmp_path / "a").mkdir()
+        env = make_alsa_env(tmp_path / "a", "pulse", server.vars)
+        x = _signal(0.5, seed=5)
+        args = {"input": _save(tmp_path, x), "idle_stop_s": 0.4, "settle_s": 1.5, "quiet_s": 1.0}
+        proc = env.run_python(CHILD, "idle", json.dumps(args), check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        res = json.loads(proc.stdout.splitlines()[-1])
+        assert res["state_after_1"] == "ok" and res["state_after_2"] == "ok"
+        for uid in (1, 2):  # idle 0.4 s after the end was handed over, not before
+            assert 0.4 <= res[f"idle_after_{uid}_s"] < 3.0 and res[f"state_idle_{uid}"] == "idle"
+        assert res["idle_callbacks"] == 0
+        assert res["idle_sinks"].split()[-1] == "SUSPENDED", res["idle_sinks"]
+        assert res["idle_switches"] == {}, "threads woke up while idle"
+        assert res["abort_silenced_s"] is not None and res["state_after_abort"] == "idle"
+        st = res["stats"]
+        assert st["idle_stops"] == 2 and st["underruns"] == 0 and st["reconnects"] == 0
+        played = [e for e in res["events"] if e["type"] == "UtterancePlayed"]
+        assert [(e["utterance_id"], e["aborted"]) for e in played] == [(1, False), (2, False)]
+        # The reopened stream started a new capture file: it holds the second utterance, equal
+        # to x from its first frame, and nothing after it.
+        got = _played(env)
+        np.testing.assert_array_equal(got[: len(x)], x)
+        assert not np.any(got[len(x) :]), "one utterance in the new stream's capture"
+    finally:
+        server.stop()
+
+
+def test_device_lost_while_idle_is_reopened_for_the_next_utterance(tmp_path: Path) -> None:
+    """The sound server restarts while the stream is idle: the next utterance reopens the
+    device and reaches it whole."""
+    server = start_pulse_server(tmp_path / "pulse")
+    (tmp_path / "a").mkdir()
+    env = make_alsa_env(tmp_path / "a", "pulse", server.vars)
+    x = _signal(0.5, seed=7)
+    args = {"input": _save(tmp_path, x), "idle_stop_s": 0.3}
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, "idle_device_loss", json.dumps(args)],
+        env=env.env,
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline().strip() == "IDLE"
+        server.stop()
+        server = start_pulse_server(tmp_path / "pulse")
+        out, err = child.communicate("go\n", timeout=60)
+    finally:
+        child.kill()
+        server.stop()
+    assert child.returncode == 0, err[-3000:]
+    res = json.loads(out.strip().splitlines()[-1])
+    st = res["stats"]
+    # The idle stream was closed: the next utterance opens a new one on the new server.
+    assert res["played"] and st["state"] == "ok" and st["idle_stops"] == 1, err[-3000:]
+    first = [e for e in res["events"] if e["type"] == "FirstAudio"]
+    assert len(first) == 1 and np.isfinite(first[0]["dac_time_s"])  # heard, not discarded
+    # Nothing played before the loss: the first sound in the capture is the utterance, exact.
+    np.testing.assert_array_equal(_played(env)[: len(x)], x)

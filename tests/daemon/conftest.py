@@ -55,10 +55,12 @@ class DeviceDaemon:
 
 
 def write_config(path: Path, **sections: dict) -> Path:
-    """A YAML config with the given sections (engine onnx: fast start, no torch import)."""
+    """A YAML config with the given sections (engine onnx: fast start, no torch import; the
+    audio stream kept open unless `audio` says otherwise)."""
     import yaml
 
-    data = {"engine": "onnx", **sections}
+    audio = {"idle_stop_s": 0, **sections.pop("audio", {})}  # the capture is read by position
+    data = {"engine": "onnx", **sections, "audio": audio}
     path.write_text(yaml.safe_dump(data))
     return path
 

@@ -87,6 +87,37 @@ def test_null_output_paces_reports_and_aborts():
         out.close()
 
 
+def _switches(native_id: int) -> int:
+    status = open(f"/proc/self/task/{native_id}/status").read()  # noqa: SIM115
+    return sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
+
+
+def test_null_output_sleeps_while_nothing_is_queued():
+    events: list = []
+    out = NullOutput(8000, buffer_s=0.5, on_event=events.append)
+    out.start()
+    try:
+        (consumer,) = [t for t in threading.enumerate() if t.name == "autovoice-null-output"]
+        for uid in (1, 2):  # idle after start, and again after an utterance
+            deadline = time.monotonic() + 3
+            while out.stats().state != "idle":
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.05)  # it says idle just before it blocks
+            before = _switches(consumer.native_id)
+            time.sleep(0.3)
+            assert _switches(consumer.native_id) == before, "the idle consumer woke up"
+            out.begin_utterance(uid)
+            out.write(np.full(400, 0.5, dtype=np.float32))
+            out.end_utterance(uid)
+            deadline = time.monotonic() + 3
+            while not any(isinstance(e, UtterancePlayed) and e.utterance_id == uid for e in events):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+    finally:
+        out.close()
+
+
 def test_a_job_taken_off_keeps_the_clause_that_was_playing():
     # Clauses 0: a b, 1: c d, 2: e; each piece is 10 output frames.
     spec = [("a", 0, False), ("b", 0, True), ("c", 1, False), ("d", 1, True), ("e", 2, True)]

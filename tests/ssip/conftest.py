@@ -115,6 +115,8 @@ def start_ssip_daemon(d: Path, pulse_server, config: dict) -> SsipDaemon:
     (d / "audio").mkdir()
     audio = make_alsa_env(d / "audio", "pulse", pulse_server.vars)
     config_path = d / "config.yaml"
+    # The stream stays open (a reopen after idle would truncate the capture read by position).
+    config = {**config, "audio": {"idle_stop_s": 0, **config.get("audio", {})}}
     config_path.write_text(yaml.safe_dump(config))
     ssip_path = d / "speech-dispatcher" / "speechd.sock"
     proc = DaemonProcess(
