@@ -69,12 +69,14 @@ class StreamingConfig:
     """Latent frames in the first decoded chunk of a clause."""
     max_chunk_frames: int = field(default=256, metadata=_range(1, 4096))
     """Largest decoded chunk, in latent frames."""
-    halo_frames: int = field(default=12, metadata=_range(0, 256))
+    halo_frames: int = field(default=10, metadata=_range(0, 256))
     """Context frames decoded on each side of a chunk."""
     max_unit_phonemes: int = field(default=200, metadata=_range(10, 2000))
     """Sentences longer than this (in phonemes) are split at clauses."""
     first_unit_phonemes: int = field(default=24, metadata=_range(0, 2000))
     """The first unit of a text is at most this long (0 = no limit)."""
+    trim_lead_in: bool = True
+    """The daemon drops an utterance's quiet lead-in (engines/lead_in.py)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class AudioConfig:
     """PortAudio latency: "low", "high" or seconds."""
     lookahead_s: float = field(default=2.0, metadata=_range(0.2, 30.0))
     """Seconds of audio queued ahead of playback at most."""
+    block_s: float = field(default=0.003, metadata=_range(0.001, 0.1))
+    """Audio callback block in seconds: PortAudio buffers about two blocks (at latency low)."""
     idle_stop_s: float = field(default=5.0, metadata=_range(0.0, 86400.0))
     """Seconds with nothing to play before the output stream stops (0: never)."""
 

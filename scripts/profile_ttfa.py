@@ -7,7 +7,7 @@ the first chunk (the flow over its window, where lazy, then the decoder with its
 with `autovoice bench` (through the daemon and the device) to see what the daemon and audio add.
 
     .venv/bin/python scripts/profile_ttfa.py [--repeats 20] [--engine onnx] [--threads N]
-        [--first-unit PHONEMES] [--first-chunk FRAMES]
+        [--first-unit PHONEMES] [--first-chunk FRAMES] [--halo FRAMES] [--no-trim]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from autovoice.bench.sentences import SENTENCES
 from autovoice.config import config_from_dict
 from autovoice.engines import SpeakOptions, Synthesizer
 from autovoice.engines.gpu_plan import decode_one
+from autovoice.engines.lead_in import lead_frames
 from autovoice.engines.streaming import chunk_plan
 
 
@@ -30,12 +31,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime threads (0 = all)")
     parser.add_argument("--first-unit", type=int, help="streaming.first_unit_phonemes")
     parser.add_argument("--first-chunk", type=int, help="streaming.first_chunk_frames")
+    parser.add_argument("--halo", type=int, help="streaming.halo_frames")
+    parser.add_argument("--no-trim", action="store_true", help="streaming.trim_lead_in false")
     args = parser.parse_args()
     streaming = {}
     if args.first_unit is not None:
         streaming["first_unit_phonemes"] = args.first_unit
     if args.first_chunk is not None:
         streaming["first_chunk_frames"] = args.first_chunk
+    if args.halo is not None:
+        streaming["halo_frames"] = args.halo
+    if args.no_trim:
+        streaming["trim_lead_in"] = False
     config = config_from_dict(
         {
             "engine": args.engine,
@@ -56,6 +63,7 @@ def main() -> None:
         f"{'total':>7}   (ms)"
     )
     encode = getattr(synth.backend, "encode_lazy", synth.backend.encode)
+    bos = synth.voice.phoneme_id_map.get("^", [None])[0]
     for kind, texts in SENTENCES.items():
         rows = []
         for _ in range(args.repeats):
@@ -65,8 +73,15 @@ def main() -> None:
                 t1 = time.perf_counter()
                 z = encode(list(unit.ids), scales)
                 t2 = time.perf_counter()
+                skip, extra = (0, 0)
+                if s.trim_lead_in:  # as the daemon does: the quiet BOS frames are not decoded
+                    skip, extra = lead_frames(unit.ids, getattr(z, "durations", None), bos)
                 plan = chunk_plan(
-                    z.shape[1], s.first_chunk_frames, s.max_chunk_frames, s.halo_frames
+                    z.shape[1],
+                    s.first_chunk_frames + extra,
+                    s.max_chunk_frames,
+                    s.halo_frames,
+                    skip,
                 )[0]
                 decode_one(synth.backend, z, None, plan)
                 t3 = time.perf_counter()

@@ -12,7 +12,7 @@ __all__ = ["FirstAudio", "OutputStats", "PlaybackEvent", "UtterancePlayed", "Wak
 
 @dataclass(frozen=True)
 class FirstAudio:
-    """The first non-silent frame of an utterance left the ring (was handed to PortAudio).
+    """The first audible frame of an utterance left the ring (was handed to PortAudio).
 
     Attributes:
         utterance_id: The id given to `AudioOutput.begin_utterance`.

@@ -12,7 +12,7 @@ Three threads meet here:
 Control calls (`abort`, `pause`, `resume`, `stats`, `wait_played`) may come from any thread.
 
 Utterances are tracked by absolute ring positions: `begin_utterance` records where the utterance
-starts in the ring, `write` records where its first non-silent frame lands, `end_utterance` where
+starts in the ring, `write` records where its first audible frame lands, `end_utterance` where
 it ends. The callback compares those positions with its read position; it never allocates, locks,
 logs or raises. The only system call it makes is a non-blocking one-byte pipe write (`WakePipe`)
 to wake the writer or the event thread.
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BLOCK_S = 0.010
 """Callback block length in seconds (output is committed in fixed blocks)."""
 DEFAULT_FADE_S = 0.004
-"""Fade-out length on abort/pause, fade-in on resume, in seconds."""
+"""Longest fade-out on abort/pause, fade-in on resume, in seconds (at most one block)."""
 
 
 class AudioOutput:
@@ -67,7 +67,8 @@ class AudioOutput:
             takes it, else at the device's default rate.
         channels: Device channels; None uses min(2, the device's maximum).
         block_s: Callback block length in seconds.
-        fade_s: Length of the fade on abort/pause/resume in seconds.
+        fade_s: Length of the fade on abort/pause/resume in seconds (at most `block_s`);
+            None: `DEFAULT_FADE_S` or the block, whichever is shorter.
         idle_stop_s: Stop the stream after this many seconds with nothing to play (0: never).
 
     Raises:
@@ -87,7 +88,7 @@ class AudioOutput:
         device_rate_hz: int | None = None,
         channels: int | None = None,
         block_s: float = DEFAULT_BLOCK_S,
-        fade_s: float = DEFAULT_FADE_S,
+        fade_s: float | None = None,
         idle_stop_s: float = DEFAULT_IDLE_STOP_S,
     ) -> None:
         if isinstance(input_rate_hz, bool) or not isinstance(input_rate_hz, int):
@@ -104,6 +105,8 @@ class AudioOutput:
             raise ValueError(f"buffer_s must be > 0.05 seconds, got {buffer_s!r}")
         if not 0.001 <= block_s <= 0.1:
             raise ValueError(f"block_s must be within 0.001..0.1 seconds, got {block_s!r}")
+        if fade_s is None:
+            fade_s = min(DEFAULT_FADE_S, block_s)
         if not 0.0 <= fade_s <= block_s:
             raise ValueError(f"fade_s must be within 0..block_s, got {fade_s!r}")
         if not 0.0 <= idle_stop_s < float("inf"):

@@ -23,8 +23,9 @@ from autovoice.audio_io.ring import RingBuffer
 
 __all__ = ["MAX_UTTERANCES", "SCRATCH_FRAMES", "SILENCE_THRESHOLD", "Renderer"]
 
-SILENCE_THRESHOLD = 1.0 / 32768.0
-"""A frame whose magnitude exceeds this (one 16-bit step) counts as non-silent."""
+SILENCE_THRESHOLD = 1e-3
+"""A frame whose magnitude exceeds this (-60 dBFS) is audible: `first_audio` marks the first
+such frame, as a listener (and `autovoice bench`, at the device) would notice it."""
 MAX_UTTERANCES = 256
 """Utterances that may be outstanding (begun and not yet reported finished) at once."""
 SCRATCH_FRAMES = 16384
@@ -121,7 +122,7 @@ class Renderer:
         self._s_active[i] = True
 
     def mark_first(self, seq: int, y: np.ndarray) -> None:
-        """Record where the utterance's first non-silent frame will land, if `y` holds it.
+        """Record where the utterance's first audible frame will land, if `y` holds it.
 
         Args:
             seq: The utterance's slot sequence number.
@@ -158,7 +159,7 @@ class Renderer:
     # ------------------------------------------------------------------ event thread side
     def first_moment(self, seq: int) -> np.ndarray | None:
         """[monotonic, currentTime, outputBufferDacTime, offset_frames] of the utterance's first
-        non-silent frame once the callback has handed it out, else None.
+        audible frame (|x| > SILENCE_THRESHOLD) once the callback has handed it out, else None.
 
         Thread: event thread. RT-safe: no.
         """

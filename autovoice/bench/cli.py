@@ -12,19 +12,24 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from autovoice.bench.sentences import SENTENCES, all_sentences
+from autovoice.bench.sentences import SENTENCES, UNIQUE_SENTENCES, all_sentences, length_class
 from autovoice.bench.stats import summarize
 from autovoice.config import AppConfig
 
 __all__ = ["add_subcommand", "run_bench"]
 
 _LOG = logging.getLogger(__name__)
+_BUSY = UNIQUE_SENTENCES[1::4]
+"""Unspoken sentences for the run with one core busy."""
+_IDLE = tuple(text for text in UNIQUE_SENTENCES if text not in _BUSY)
+"""Unspoken sentences for the headline run."""
 
 
 def add_subcommand(subparsers: Any) -> None:
@@ -32,8 +37,13 @@ def add_subcommand(subparsers: Any) -> None:
     bench = subparsers.add_parser(
         "bench", help="measure latency and throughput against piper-tts and espeak-ng"
     )
-    bench.add_argument("--requests", type=int, default=50, help="requests per sentence length")
-    bench.add_argument("--stops", type=int, default=20, help="stop-latency samples")
+    bench.add_argument(
+        "--requests",
+        type=int,
+        default=len(_IDLE),
+        help=f"heard-latency requests, each a sentence not spoken before (at most {len(_IDLE)})",
+    )
+    bench.add_argument("--stops", type=int, default=12, help="stop-latency samples")
     bench.add_argument("--quick", action="store_true", help="a few requests only (smoke test)")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--plot", metavar="FILE.png", help="draw TTFA distributions to a PNG")
@@ -47,7 +57,7 @@ def add_subcommand(subparsers: Any) -> None:
         "--config",
         metavar="FILE",
         help="configuration (YAML) for the daemon and the engines part (default: the defaults; "
-        "the phrase cache is always off)",
+        "the phrase cache is on: only its own row repeats a sentence)",
     )
     bench.add_argument("--engine", help="engine for the daemon (default: the config's)")
     bench.add_argument(
@@ -72,53 +82,47 @@ def add_subcommand(subparsers: Any) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark described by `args`; print a table or JSON. Returns the exit code."""
     config = _bench_config(args)
-    requests = 3 if args.quick else max(1, args.requests)
+    requests = 9 if args.quick else max(1, args.requests)
     stops = 2 if args.quick else max(0, args.stops)
     engine_repeats = 1 if args.quick else 3
     sentences = all_sentences()
     results: dict[str, Any] = {"machine": machine_facts(), "versions": versions()}
     results["settings"] = {
-        "requests_per_length": requests,
+        "heard_requests": requests,
         "stops": stops,
         "config": config.to_dict(),
     }
     samples: dict[str, dict[str, list[float]]] = {}
     if args.wyoming_only:
-        return _wyoming_only(args, config, results, requests)
+        return _wyoming_only(args, config, results, 3 if args.quick else requests)
 
+    durations: dict[str, float] = {}
+    results["durations_s"] = durations  # wall time of each part
+    mark = time.monotonic()
     if not args.no_daemon:
-        _progress("daemon: TTFA and stop latency through real PortAudio ...")
-        figures = _run_daemon(args, config, sentences, requests, stops)
-        results["ttfa"] = {
-            kind: {
-                **summarize(values).to_dict(),
-                "heard_p50_ms": round(summarize(figures.heard_ms.get(kind, [])).p50_ms, 2),
-            }
-            for kind, values in figures.ttfa_ms.items()
-        }
-        results["stop"] = summarize(figures.stop_ms).to_dict()
-        results["daemon"] = {
-            "engine": figures.engine,
-            "startup_s": round(figures.startup_s, 2),
-            "peak_rss_mb": round(figures.peak_rss_mb, 1),
-            "underruns": figures.underruns,
-            "output_latency_ms": figures.output_latency_ms,
-            "failures": figures.failures,
-        }
-        samples["autovoice"] = figures.ttfa_ms
+        _progress("daemon: heard latency, stop and underruns through real PortAudio ...")
+        figures = _run_daemon(args, config, _daemon_plan(args, requests, stops))
+        results.update(daemon_results(figures))
+        samples["autovoice"] = _by_kind(figures.trials, "callback_ms")
+        if figures.at_device:
+            samples["autovoice heard"] = _by_kind(figures.trials, "heard_ms")
+        durations["daemon"], mark = round(time.monotonic() - mark, 1), time.monotonic()
 
     if not args.no_peers:
         _progress("peers: piper-tts and espeak-ng on the same sentences ...")
         results["peers"], peer_samples = _run_peers(sentences, requests)
         samples.update(peer_samples)
+        durations["peers"], mark = round(time.monotonic() - mark, 1), time.monotonic()
 
     _progress("engines: real-time factor, streamed vs whole ...")
     engines = args.engines.split(",") if args.engines else (["onnx"] if args.quick else None)
     results["engines"] = _run_engines(config, sentences, engine_repeats, engines, args.quick)
+    durations["engines"], mark = round(time.monotonic() - mark, 1), time.monotonic()
 
     if not args.no_wyoming:
         _progress("wyoming: AutoVoice vs wyoming-piper, time to first audio chunk ...")
-        results["wyoming"] = _run_wyoming(config, requests)
+        results["wyoming"] = _run_wyoming(config, 3 if args.quick else min(requests, 20))
+        durations["wyoming"] = round(time.monotonic() - mark, 1)
 
     if args.json:
         from autovoice.bench.report import write_json
@@ -178,7 +182,8 @@ def _bench_config(args: argparse.Namespace) -> AppConfig:
 
     base = load_config(Path(args.config)) if args.config else AppConfig()
     settings = base.to_dict()
-    settings["daemon"]["cache_mb"] = 0  # every request is synthesised
+    # every measured sentence is new to the daemon; the cache has its own row
+    settings["daemon"]["cache_mb"] = max(8.0, settings["daemon"]["cache_mb"])
     if args.engine is not None:
         settings["engine"] = args.engine
     if args.threads is not None:
@@ -186,19 +191,37 @@ def _bench_config(args: argparse.Namespace) -> AppConfig:
     return config_from_dict(settings, args.config or "bench settings")
 
 
-def _run_daemon(
-    args: argparse.Namespace, app_config: AppConfig, sentences, requests: int, stops: int
-):
+def _daemon_plan(args: argparse.Namespace, requests: int, stops: int):
+    """Which sentences and plays the daemon part measures (`bench.daemon_run.Plan`)."""
+    from autovoice.bench.daemon_run import Plan
+
+    if args.quick:  # three of each length class, no busy core, a short full play
+        idle = tuple(
+            text
+            for kind in ("short", "medium", "long")
+            for text in [t for t in _IDLE if length_class(t) == kind][:3]
+        )
+        return Plan(idle, (), cached_repeats=2, stops=stops, long_text=SENTENCES["medium"][1])
+    return Plan(
+        _IDLE[:requests],
+        _BUSY,
+        cached_repeats=6,
+        stops=stops,
+        long_text=" ".join(SENTENCES["long"][:2]),
+    )
+
+
+def _run_daemon(args: argparse.Namespace, app_config: AppConfig, plan):
     from autovoice.bench.daemon_run import measure_daemon
 
     device = None
     env: dict[str, str] = {}
     if args.virtual_device or (args.device is None and not _has_output_device()):
-        from autovoice.bench.virtual_audio import start_virtual_device
+        from autovoice.bench.heard import start_heard_device
 
-        device = start_virtual_device()
+        device = start_heard_device()
         env = device.env
-        _progress("no sound device: playing into a private PulseAudio null sink")
+        _progress("playing into a private PulseAudio null sink, measured at its input")
     with tempfile.TemporaryDirectory(prefix="autovoice-bench-cfg-") as tmp:
         config = Path(tmp) / "bench.yaml"
         config.write_text(yaml.safe_dump(app_config.to_dict()))
@@ -206,11 +229,74 @@ def _run_daemon(
         if args.device is not None:
             serve_args += ["--device", str(args.device)]
         try:
-            full_plays = 1 if args.quick else 2
-            return measure_daemon(sentences, requests, stops, serve_args, env, full_plays)
+            return measure_daemon(plan, serve_args, env, device.capture if device else None)
         finally:
             if device is not None:
                 device.stop()
+
+
+def _by_kind(trials, attribute: str) -> dict[str, list[float]]:
+    grouped: dict[str, list[float]] = {}
+    for trial in trials:
+        grouped.setdefault(trial.kind, []).append(getattr(trial, attribute))
+    return grouped
+
+
+def daemon_results(figures) -> dict[str, Any]:
+    """The daemon part of the results: `heard` (the headline, at the device), `ttfa` (the
+    callback side, per length class), `stop`, `plays` and `daemon`."""
+    trials = figures.trials
+
+    def p50(values: list[float]) -> float:
+        return round(summarize(values).p50_ms, 2)
+
+    heard: dict[str, Any] = {"at_device": figures.at_device, "sentences": len(trials)}
+    if figures.at_device:
+        heard["ttfa"] = summarize([t.heard_ms for t in trials]).to_dict()
+        heard["by_length"] = {
+            kind: summarize(values).to_dict()
+            for kind, values in _by_kind(trials, "heard_ms").items()
+        }
+        heard["busy_core"] = summarize([t.heard_ms for t in figures.busy]).to_dict()
+        heard["cached"] = summarize([t.heard_ms for t in figures.cached]).to_dict()
+        heard["stop"] = summarize(figures.stop_ms).to_dict()
+        heard["underruns"] = {
+            "trials": sum(t.underruns for t in trials),
+            "busy_core_trials": sum(t.underruns for t in figures.busy),
+            "cached_trials": sum(t.underruns for t in figures.cached),
+            "stop_trials": figures.stop_underruns,
+        }
+        heard["breakdown_p50_ms"] = {
+            "request_to_callback": p50([t.callback_ms for t in trials]),
+            "output_buffer": p50([t.buffer_ms for t in trials]),
+            "lead_in": p50([t.lead_in_ms for t in trials]),
+        }
+    ttfa = {
+        kind: {
+            **summarize(values).to_dict(),
+            "heard_p50_ms": p50(_by_kind(trials, "heard_ms").get(kind, [])),
+        }
+        for kind, values in _by_kind(trials, "callback_ms").items()
+    }
+    return {
+        "heard": heard,
+        "ttfa": ttfa,
+        "stop": summarize(
+            figures.stop_ms if figures.at_device else figures.stop_callback_ms
+        ).to_dict(),
+        "stop_callback": summarize(figures.stop_callback_ms).to_dict(),
+        "plays": figures.plays,
+        "daemon": {
+            "engine": figures.engine,
+            "startup_s": round(figures.startup_s, 2),
+            "peak_rss_mb": round(figures.peak_rss_mb, 1),
+            "underruns": figures.underruns,
+            "output_latency_ms": figures.output_latency_ms,
+            "device_rate_hz": figures.device_rate_hz,
+            "channels": figures.channels,
+            "failures": figures.failures,
+        },
+    }
 
 
 def _run_peers(sentences, requests: int):
@@ -219,7 +305,7 @@ def _run_peers(sentences, requests: int):
 
     texts = [text for _, text in sentences]
     kind_of = {text: kind for kind, text in sentences}
-    per_text = max(1, requests // len(SENTENCES["short"]))
+    per_text = 1 if requests < 20 else 3
     peers: dict[str, dict[str, Any]] = {}
     samples: dict[str, dict[str, list[float]]] = {}
     for name, timings in (

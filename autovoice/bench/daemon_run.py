@@ -1,162 +1,333 @@
-"""End-to-end figures through the real daemon: TTFA, stop latency, start-up, memory.
+"""End-to-end figures through the real daemon: heard latency, stop, underruns, start-up, memory.
 
 The daemon runs as a subprocess on a temporary socket with real PortAudio; the benchmark talks
 to it with the real client. Times are on the monotonic clock, which the two processes share.
+When the daemon plays into the benchmark's own virtual device (`heard.HeardDevice`), every
+figure is taken where a listener hears it: the first audible sample (|x| > 1e-3) and the last
+one as they reach the device. The daemon's own `first_audio` moment (its callback handing that
+sample to PortAudio) gives the breakdown.
 
-Thread: main. RT-safe: no.
+Thread: main (plus one speaker thread per request). RT-safe: no.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autovoice.bench.heard import HeardCapture, Onset
+from autovoice.bench.sentences import length_class
 from autovoice.daemon import protocol as p
 from autovoice.daemon.client import Client, SpeakResult
 from autovoice.daemon.testing import DaemonProcess
 
-__all__ = ["DaemonFigures", "measure_daemon"]
+__all__ = ["DaemonFigures", "Plan", "Trial", "measure_daemon"]
 
 _STOP_TEXT = (
     "This sentence is long enough to still be playing when the stop request arrives, "
     "so that the time from stop to silence can be measured at the device."
 )
+_CACHED_TEXT = "The phrase cache holds this sentence after its first playing."
+_QUIET_S = 0.12
+"""Silence waited for at the device before each request (the last one's tail has passed)."""
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to measure.
+
+    Attributes:
+        unique: Sentences spoken once each for heard latency (none spoken before).
+        busy_unique: More unspoken sentences, spoken while a busy loop holds one core.
+        cached_repeats: Repeats of one fully played sentence (phrase-cache hits).
+        stops: Stop-latency samples.
+        long_text: Played to its end twice (idle, then with a core busy) to count underruns.
+        warmups: Requests before measuring (a sentence of their own).
+    """
+
+    unique: tuple[str, ...]
+    busy_unique: tuple[str, ...] = ()
+    cached_repeats: int = 3
+    stops: int = 20
+    long_text: str = ""
+    warmups: int = 3
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One request's latency, in ms from writing the request.
+
+    Attributes:
+        text: What was spoken.
+        heard_ms: To the first audible sample at the device (NaN without the capture).
+        callback_ms: To the daemon's callback handing that sample to PortAudio (`first_audio`).
+        lead_in_ms: Quiet sound (below -60 dBFS) played before the audible onset.
+        reported_ms: The daemon's own `first_audio.latency_ms` (from receipt of the request).
+        cached: The daemon said it came from the phrase cache.
+        underruns: Callbacks the ring ran dry in while it played (until it was stopped).
+    """
+
+    text: str
+    heard_ms: float
+    callback_ms: float
+    lead_in_ms: float
+    reported_ms: float
+    cached: bool = False
+    underruns: int = 0
+
+    @property
+    def kind(self) -> str:
+        """The sentence's length class."""
+        return length_class(self.text)
+
+    @property
+    def buffer_ms(self) -> float:
+        """From the callback to the device: the stream's buffer."""
+        return self.heard_ms - self.callback_ms
 
 
 @dataclass
 class DaemonFigures:
-    """Raw samples from one daemon run."""
+    """Raw samples from one daemon run (see `Trial`; stops in ms; plays: one dict per full
+    play with audio_s, busy_core, underruns (the ring ran dry), portaudio_underflows (the
+    device buffer ran dry), dropouts_at_device, longest_dropout_ms, wall_s)."""
 
-    ttfa_ms: dict[str, list[float]] = field(default_factory=dict)
-    heard_ms: dict[str, list[float]] = field(default_factory=dict)
+    trials: list[Trial] = field(default_factory=list)
+    busy: list[Trial] = field(default_factory=list)
+    cached: list[Trial] = field(default_factory=list)
     stop_ms: list[float] = field(default_factory=list)
-    startup_s: float = float("nan")
-    peak_rss_mb: float = float("nan")
+    stop_callback_ms: list[float] = field(default_factory=list)
+    stop_underruns: int = 0
+    plays: list[dict[str, float]] = field(default_factory=list)
+    at_device: bool = False
+    startup_s: float = NAN
+    peak_rss_mb: float = NAN
     underruns: int = 0
-    output_latency_ms: float = float("nan")
+    output_latency_ms: float = NAN
+    device_rate_hz: int = 0
+    channels: int = 0
     engine: str = ""
     failures: list[str] = field(default_factory=list)
 
 
 def measure_daemon(
-    sentences: list[tuple[str, str]],
-    requests_per_kind: int,
-    stop_requests: int,
-    serve_args: list[str],
-    env: dict[str, str],
-    full_plays: int = 2,
-    warmups: int = 3,
+    plan: Plan, serve_args: list[str], env: dict[str, str], capture: HeardCapture | None
 ) -> DaemonFigures:
-    """Start the daemon; measure TTFA per sentence class, stop latency, and whole playbacks.
+    """Start the daemon; measure heard latency, stop latency, and whole playbacks.
 
-    A TTFA request is cancelled once audible (the next request then starts on an idle daemon,
-    and the run takes seconds, not the minutes of playing everything); `full_plays` long
-    sentences are played to their end to count underruns while speaking.
+    A latency request is stopped once it is heard (the next one then starts on an idle
+    daemon, after silence at the device); `plan.long_text` is played to its end to count
+    underruns (the daemon's count, and dropouts at the device).
+
+    Args:
+        plan: What to measure.
+        serve_args: More `autovoice serve` arguments (config, device).
+        env: Environment additions for the daemon (the virtual device's).
+        capture: The tee of the device the daemon plays into; None when it plays elsewhere
+            (then only the daemon's own figures are taken).
     """
-    figures = DaemonFigures()
+    figures = DaemonFigures(at_device=capture is not None)
     with tempfile.TemporaryDirectory(prefix="autovoice-bench-") as tmp:
         socket_path = Path(tmp) / "bench.sock"
         daemon = DaemonProcess(socket_path, serve_args, env={**os.environ, **env})
         daemon.start(timeout_s=180)
         try:
-            figures.startup_s = daemon.ready_s or float("nan")
+            figures.startup_s = daemon.ready_s or NAN
             with (
                 Client(socket_path, timeout_s=30) as client,
                 Client(socket_path, timeout_s=30) as stopper,
             ):
-                for _ in range(warmups):
-                    _speak(client, stopper, sentences[0][1], stop_after_s=0.0)
-                _ttfa_rounds(client, stopper, sentences, requests_per_kind, figures)
-                for _ in range(stop_requests):
-                    _one_stop(client, stopper, figures)
-                long_texts = [text for kind, text in sentences if kind == "long"]
-                for index in range(full_plays):
-                    result = client.speak(
-                        long_texts[index % len(long_texts)], wait=True, timeout_s=120
-                    )
-                    if not result.ok:
-                        figures.failures.append(f"full play: {result.final}")
+                run = _Run(client, stopper, capture, figures)
+                for _ in range(plan.warmups):
+                    run.ask("Hello world.")
+                for text in plan.unique:
+                    run.trial(text, figures.trials)
+                if plan.cached_repeats:
+                    run.play(_CACHED_TEXT, record=False)
+                    for _ in range(plan.cached_repeats):
+                        run.trial(_CACHED_TEXT, figures.cached)
+                for _ in range(plan.stops):
+                    run.stop_trial()
+                if plan.long_text:
+                    run.play(plan.long_text)
+                if plan.busy_unique or plan.long_text:
+                    with _busy_core():
+                        for text in plan.busy_unique:
+                            run.trial(text, figures.busy)
+                        if plan.long_text:
+                            run.play(plan.long_text, busy=True)
                 status = client.status()
             figures.engine = str(status.get("engine", ""))
             audio = status.get("audio", {}) or {}
             figures.underruns = int(audio.get("underruns", 0) or 0)
-            figures.output_latency_ms = float(audio.get("output_latency_ms", float("nan")))
-            figures.peak_rss_mb = _peak_rss_mb(daemon.proc.pid) if daemon.proc else float("nan")
+            figures.output_latency_ms = float(audio.get("output_latency_ms", NAN))
+            figures.device_rate_hz = int(audio.get("device_rate_hz", 0) or 0)
+            figures.channels = int(audio.get("channels", 0) or 0)
+            figures.peak_rss_mb = _peak_rss_mb(daemon.proc.pid) if daemon.proc else NAN
         finally:
             daemon.stop()
     return figures
 
 
-def _ttfa_rounds(
-    client: Client,
-    stopper: Client,
-    sentences: list[tuple[str, str]],
-    per_kind: int,
-    figures: DaemonFigures,
-) -> None:
-    by_kind: dict[str, list[str]] = {}
-    for kind, text in sentences:
-        by_kind.setdefault(kind, []).append(text)
-    for round_index in range(per_kind):
-        for kind, texts in by_kind.items():
-            # a different sentence each round (the phrase cache is off, see bench.cli)
-            text = texts[round_index % len(texts)]
-            written, first, _, _ = _speak(client, stopper, text, stop_after_s=0.0)
-            if first is None or first.at_s is None:
-                figures.failures.append(f"{kind}: no first_audio")
-                continue
-            figures.ttfa_ms.setdefault(kind, []).append((first.at_s - written) * 1e3)
-            figures.heard_ms.setdefault(kind, []).append(
-                (first.at_s - written) * 1e3 + first.output_latency_ms
+class _Run:
+    """The requests of one run, on one speaking and one stopping connection."""
+
+    def __init__(
+        self,
+        client: Client,
+        stopper: Client,
+        capture: HeardCapture | None,
+        figures: DaemonFigures,
+    ) -> None:
+        self.client = client
+        self.stopper = stopper
+        self.capture = capture
+        self.figures = figures
+        self._format: tuple[int, int] | None = None
+
+    def ask(
+        self, text: str, hold_s: float = 0.0
+    ) -> tuple[float, p.FirstAudio | None, Onset | None, p.Event | None, float, bool]:
+        """Speak `text`; once it is heard (at the device when captured), wait `hold_s` and stop.
+
+        Returns:
+            (request written, its first_audio, its onset at the device, its final event, stop
+            written, whether it came from the cache), times on the monotonic clock.
+        """
+        if self.capture is not None:
+            self.capture.wait_quiet(_QUIET_S)
+        heard = threading.Event()
+        outcome: dict[str, SpeakResult] = {}
+        events: list[p.Event] = []
+
+        def on_event(event: p.Event) -> None:
+            events.append(event)
+            if isinstance(event, p.FirstAudio):
+                heard.set()
+
+        written: list[float] = []
+
+        def speak() -> None:
+            written.append(time.monotonic())
+            outcome["result"] = self.client.speak(text, wait=True, on_event=on_event, timeout_s=60)
+
+        speaker = threading.Thread(target=speak, name="bench-speaker")
+        speaker.start()
+        heard.wait(30)
+        onset = None
+        if self.capture is not None and written:
+            onset = self.capture.onset_after(written[0], timeout_s=5)
+        if hold_s:
+            time.sleep(hold_s)
+        stop_written = time.monotonic()
+        self.stopper.stop()
+        speaker.join(60)
+        final = outcome["result"].final if "result" in outcome else None
+        first = next((e for e in events if isinstance(e, p.FirstAudio)), None)
+        cached = any(isinstance(e, p.Started) and e.cached for e in events)
+        return written[0], first, onset, final, stop_written, cached
+
+    def trial(self, text: str, into: list[Trial]) -> None:
+        """One heard-latency sample of `text`, appended to `into`."""
+        before, _ = self._underruns()
+        written, first, onset, _, _, cached = self.ask(text)
+        after, _ = self._underruns()
+        if first is None or first.at_s is None:
+            self.figures.failures.append(f"{text[:30]!r}: no first_audio")
+            return
+        if self.capture is not None and onset is None:
+            self.figures.failures.append(f"{text[:30]!r}: nothing audible at the device")
+            return
+        rate, channels = self._stream_format()
+        into.append(
+            Trial(
+                text=text,
+                heard_ms=(onset.at_s - written) * 1e3 if onset else NAN,
+                callback_ms=(first.at_s - written) * 1e3,
+                lead_in_ms=onset.lead_in_s(rate, channels) * 1e3 if onset else NAN,
+                reported_ms=first.latency_ms,
+                cached=cached,
+                underruns=after - before,
             )
+        )
+
+    def stop_trial(self) -> None:
+        """Stop a long sentence 0.3 s after it is heard; stop -> last audible sample."""
+        before, _ = self._underruns()
+        _, first, _, final, stop_written, _ = self.ask(_STOP_TEXT, hold_s=0.3)
+        self.figures.stop_underruns += self._underruns()[0] - before
+        if first is None or not isinstance(final, p.Cancelled) or not final.silenced_s:
+            self.figures.failures.append(f"stop: {final}")
+            return
+        self.figures.stop_callback_ms.append((final.silenced_s - stop_written) * 1e3)
+        if self.capture is not None:
+            self.capture.wait_quiet(_QUIET_S)
+            tail = self.capture.last_audible_between(stop_written, time.monotonic())
+            self.figures.stop_ms.append(max(0.0, (tail or stop_written) - stop_written) * 1e3)
+
+    def play(self, text: str, record: bool = True, busy: bool = False) -> None:
+        """Play `text` to its end; record its underruns (daemon count, device dropouts)."""
+        before, pa_before = self._underruns()
+        started = time.monotonic()
+        result = self.client.speak(text, wait=True, timeout_s=300)
+        ended = time.monotonic()
+        if not result.ok:
+            self.figures.failures.append(f"full play: {result.final}")
+            return
+        if not record:
+            return
+        after, pa_after = self._underruns()
+        row = {
+            "busy_core": busy,
+            "audio_s": NAN,
+            "underruns": after - before,
+            "portaudio_underflows": pa_after - pa_before,
+        }
+        done = result.final
+        if isinstance(done, p.Done):
+            row["audio_s"] = round(done.audio_s, 2)
+        if self.capture is not None:
+            self.capture.wait_quiet(_QUIET_S)
+            onset = self.capture.first_audible_after(started, timeout_s=0)
+            tail = self.capture.last_audible_between(started, time.monotonic())
+            gaps = self.capture.dropouts(onset, tail) if onset and tail else []
+            row["dropouts_at_device"] = len(gaps)
+            rate, channels = self._stream_format()
+            row["longest_dropout_ms"] = round(max(gaps, default=0) / (rate * channels) * 1e3, 1)
+        row["wall_s"] = round(ended - started, 2)
+        self.figures.plays.append(row)
+
+    def _underruns(self) -> tuple[int, int]:
+        """(callbacks the ring ran dry in, callbacks PortAudio flagged an output underflow)."""
+        audio = self.client.status().get("audio", {}) or {}
+        return int(audio.get("underruns", 0) or 0), int(audio.get("portaudio_underflows", 0) or 0)
+
+    def _stream_format(self) -> tuple[int, int]:
+        if self._format is None:
+            audio = self.client.status().get("audio", {}) or {}
+            rate = int(audio.get("device_rate_hz", 0) or 0)
+            self._format = (rate or 22050, int(audio.get("channels", 0) or 1))
+        return self._format
 
 
-def _speak(
-    client: Client, stopper: Client, text: str, stop_after_s: float
-) -> tuple[float, p.FirstAudio | None, p.Event | None, float]:
-    """Speak `text` on `client`; `stop_after_s` after it is audible, send `stop` on `stopper`.
+class _busy_core:  # noqa: N801 (used as a context manager, like contextlib's)
+    """A busy-loop process holding one core for the duration of the `with` block."""
 
-    Returns (when the request was written, its first_audio, its final event, when stop was
-    written), all on the monotonic clock.
-    """
-    audible = threading.Event()
-    outcome: dict[str, SpeakResult] = {}
-    first: list[p.FirstAudio] = []
+    def __enter__(self) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.2)
 
-    def on_event(event: p.Event) -> None:
-        if isinstance(event, p.FirstAudio):
-            first.append(event)
-            audible.set()
-
-    written: list[float] = []
-
-    def speak() -> None:
-        written.append(time.monotonic())
-        outcome["result"] = client.speak(text, wait=True, on_event=on_event, timeout_s=60)
-
-    speaker = threading.Thread(target=speak, name="bench-speaker")
-    speaker.start()
-    audible.wait(30)
-    if stop_after_s:
-        time.sleep(stop_after_s)
-    stop_written = time.monotonic()
-    stopper.stop()
-    speaker.join(60)
-    final = outcome["result"].final if "result" in outcome else None
-    return written[0], (first[0] if first else None), final, stop_written
-
-
-def _one_stop(client: Client, stopper: Client, figures: DaemonFigures) -> None:
-    """Stop a long sentence 0.3 s into its playback; record stop -> silence at the device."""
-    _, first, final, stop_written = _speak(client, stopper, _STOP_TEXT, stop_after_s=0.3)
-    if first is not None and isinstance(final, p.Cancelled) and final.silenced_s:
-        figures.stop_ms.append((final.silenced_s - stop_written) * 1e3)
-    else:
-        figures.failures.append(f"stop: {final}")
+    def __exit__(self, *exc: object) -> None:
+        self._proc.kill()
+        self._proc.wait()
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -166,4 +337,4 @@ def _peak_rss_mb(pid: int) -> float:
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return math.nan

@@ -35,11 +35,13 @@ def print_table(results: dict[str, Any], out: TextIO) -> None:
     out.write(f"machine: {machine['cpu']} ({machine['cores']} cores), {machine['os']}\n")
     out.write("versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + "\n\n")
 
+    _print_heard(results, out)
     ttfa = results.get("ttfa", {})
     peers = results.get("peers", {})
     if ttfa:
         out.write(
-            "Time to first audio (ms), request written -> first sample handed to the device\n"
+            "Time to first audio (ms), request written -> the callback handed the first audible"
+            " sample to PortAudio\n"
         )
         out.write(
             f"{'length':8} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'heard p50':>10}"
@@ -56,11 +58,19 @@ def print_table(results: dict[str, Any], out: TextIO) -> None:
                 f" {_ratio(row['p50_ms'], espeak.get('p50_ms')):>10}\n"
             )
         out.write("(vs = peer's p50 / AutoVoice's p50: above 1x means AutoVoice is faster)\n\n")
-    stop = results.get("stop")
+    stop = results.get("stop_callback")
     if stop:
         out.write(
-            f"Stop latency (ms), stop written -> silence at the device: p50 {_fmt(stop['p50_ms'])}"
-            f"  p95 {_fmt(stop['p95_ms'])}  p99 {_fmt(stop['p99_ms'])}  (n={stop['n']})\n"
+            f"Stop latency (ms), stop written -> the callback went silent: p50 "
+            f"{_fmt(stop['p50_ms'])}  p95 {_fmt(stop['p95_ms'])}  p99 {_fmt(stop['p99_ms'])}"
+            f"  (n={stop['n']})\n"
+        )
+    for play in results.get("plays", []):
+        out.write(
+            f"Full play of {_fmt(play['audio_s'])} s"
+            f"{' (one core busy)' if play['busy_core'] else ''}: underruns {play['underruns']}"
+            f", PortAudio underflows {play['portaudio_underflows']}"
+            f", dropouts at the device {play.get('dropouts_at_device', 'n/a')}\n"
         )
     daemon = results.get("daemon")
     if daemon:
@@ -86,6 +96,44 @@ def print_table(results: dict[str, Any], out: TextIO) -> None:
                 f" {ratio:>6.2f} {_fmt(row['first_chunk_ms']):>15}\n"
             )
     out.flush()
+
+
+def _print_heard(results: dict[str, Any], out: TextIO) -> None:
+    """The headline: what a listener hears, measured at the device."""
+    heard = results.get("heard")
+    if not heard:
+        return
+    if not heard.get("at_device"):
+        out.write("Heard at the device: not measured (the daemon played to a real device)\n\n")
+        return
+    out.write(
+        f"Heard at the device (ms), over {heard['sentences']} sentences never spoken before\n"
+    )
+    out.write(f"{'':34} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}\n")
+    rows = [("request -> first audible sample", heard["ttfa"])]
+    rows += [(f"  {kind} sentences", row) for kind, row in heard["by_length"].items()]
+    rows += [
+        ("  with one core busy", heard["busy_core"]),
+        ("  phrase cache hit (repeats)", heard["cached"]),
+        ("stop -> last audible sample", heard["stop"]),
+    ]
+    for name, row in rows:
+        out.write(
+            f"{name:34} {row['n']:>4} {_fmt(row['p50_ms']):>7} {_fmt(row['p95_ms']):>7}"
+            f" {_fmt(row['p99_ms']):>7} {_fmt(row['max_ms']):>7}\n"
+        )
+    parts = heard["breakdown_p50_ms"]
+    out.write(
+        f"breakdown (p50): request -> callback handed it over {_fmt(parts['request_to_callback'])}"
+        f" (of which quiet lead-in played {_fmt(parts['lead_in'])}), then the output buffer "
+        f"{_fmt(parts['output_buffer'])}\n"
+    )
+    dry = heard.get("underruns", {})
+    out.write(
+        f"underruns (callbacks the ring ran dry in) during these requests: idle "
+        f"{dry.get('trials', 'n/a')}, one core busy {dry.get('busy_core_trials', 'n/a')}, "
+        f"cache hits {dry.get('cached_trials', 'n/a')}, stops {dry.get('stop_trials', 'n/a')}\n\n"
+    )
 
 
 def write_json(results: dict[str, Any], out: TextIO) -> None:

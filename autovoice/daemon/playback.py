@@ -226,8 +226,11 @@ class Job:
                 text = self.feed.take() if self.feed is not None else None
                 if text is None:
                     return None  # the end, or an open stream waiting for text (`waiting`)
+                trim = self.made_samples == 0 and self.synth.config.streaming.trim_lead_in
                 self.chunks = _continued(
-                    self.synth.speak(text, self.options), self.next_clause, self.made_samples
+                    self.synth.speak(text, self.options, trim_lead_in=trim),
+                    self.next_clause,
+                    self.made_samples,
                 )
             chunk = next(self.chunks, None)
             if chunk is None:

@@ -316,7 +316,9 @@ class Player:
         if cached is not None:
             job.audio_s = len(cached) / synth.sample_rate
         elif payload.feed is None:
-            job.chunks = synth.speak(utt.text, options)
+            job.chunks = synth.speak(
+                utt.text, options, trim_lead_in=synth.config.streaming.trim_lead_in
+            )
             job.pieces = [] if cacheable else None
         return job
 

@@ -474,13 +474,13 @@ class Started(Event):
 
 @dataclass(frozen=True)
 class FirstAudio(Event):
-    """The first sample of this utterance was handed to the audio device."""
+    """The first audible sample (|x| > 1e-3) of this utterance was handed to the audio device."""
 
     _type: ClassVar[str] = "first_audio"
     utterance: int = 0
     id: str | int | None = None
     latency_ms: float = 0.0
-    """From request receipt to the first sample handed to the device."""
+    """From request receipt to the first audible sample (|x| > 1e-3) handed to the device."""
     at_s: float | None = None
     """`time.monotonic()` (CLOCK_MONOTONIC, shared by local processes) of that moment."""
     output_latency_ms: float = 0.0

@@ -206,6 +206,7 @@ def status_info(
         "channels": getattr(stats, "channels", 1),
         "output_latency_ms": round(getattr(stats, "output_latency_s", 0.0) * 1e3, 2),
         "underruns": getattr(stats, "underruns", 0),
+        "portaudio_underflows": getattr(stats, "portaudio_underflows", 0),
         "state": getattr(stats, "state", ""),
         "output": output_activity(getattr(stats, "state", "")),
         "callbacks": getattr(stats, "callbacks", 0),

@@ -67,6 +67,7 @@ def make_output(config: AppConfig, input_rate_hz: int, on_event: Callable[[Any],
         latency=audio.latency,
         buffer_s=audio.lookahead_s,
         on_event=on_event,
+        block_s=audio.block_s,
         idle_stop_s=audio.idle_stop_s,
     )
 

@@ -27,15 +27,22 @@ class ChunkPlan:
 
 
 def chunk_plan(
-    total_frames: int, first_chunk_frames: int, max_chunk_frames: int, halo_frames: int
+    total_frames: int,
+    first_chunk_frames: int,
+    max_chunk_frames: int,
+    halo_frames: int,
+    start_frame: int = 0,
 ) -> list[ChunkPlan]:
-    """Chunk boundaries for `total_frames` latent frames (sizes double from the first chunk).
+    """Chunk boundaries for latent frames [start_frame, total_frames) (sizes double from the
+    first chunk); a chunk's halo may reach before `start_frame` (those frames are context only).
 
     >>> [(p.start, p.end) for p in chunk_plan(100, 16, 64, 8)]
     [(0, 16), (16, 48), (48, 100)]
+    >>> [(p.start, p.end, p.window_start) for p in chunk_plan(100, 16, 64, 8, start_frame=5)][0]
+    (5, 21, 0)
     """
     plans: list[ChunkPlan] = []
-    start = 0
+    start = min(max(0, start_frame), total_frames)
     size = max(1, first_chunk_frames)
     while start < total_frames:
         end = min(total_frames, start + size)

@@ -31,6 +31,7 @@ from autovoice.engines.base import AudioChunk, Backend, Scales
 from autovoice.engines.frontend import Frontend, SpeechUnit
 from autovoice.engines.gpu_plan import decode_one, stream_plan
 from autovoice.engines.latent import LazyLatent
+from autovoice.engines.lead_in import MARGIN_S, audible_start, lead_frames
 from autovoice.engines.manager import load_backend
 from autovoice.engines.options import SpeakOptions
 from autovoice.engines.voice import VoiceInfo, find_voices, resolve_voice
@@ -148,22 +149,39 @@ class Synthesizer:
         )
         return scales, gain
 
-    def speak(self, text: str, options: SpeakOptions | None = None) -> Iterator[AudioChunk]:
+    def speak(
+        self, text: str, options: SpeakOptions | None = None, *, trim_lead_in: bool = False
+    ) -> Iterator[AudioChunk]:
         """Yield audio chunks of `text` as they are made (stop iterating to abandon).
 
         The first chunk of each unit carries `word_starts` when the engine knows its phoneme
         durations (the onnx engine does).
+
+        Args:
+            text: What to say.
+            options: Request options over the config's defaults.
+            trim_lead_in: Drop the quiet lead-in of the first unit (`lead_in`): its BOS frames
+                are not decoded and its samples before the first audible one (less a 4 ms
+                margin) are not yielded. Sample 0 of the chunks (`start_sample`,
+                `word_starts`) is then the first sample yielded.
 
         Raises:
             VoiceError: unknown speaker (before any audio).
             EngineError: inference failed.
         """
         scales, gain = self.scales(options)
-        position = 0
+        margin = int(round(MARGIN_S * self.voice.sample_rate))
+        bos = self.voice.phoneme_id_map.get("^", [None])[0]
+        position = 0  # samples yielded so far
         for index, unit in enumerate(self.frontend.units(text)):
             z: np.ndarray | None = None
-            words: tuple[int, ...] = ()
-            done = 0  # chunks of this unit already yielded
+            words: tuple[int, ...] = ()  # word starts within the unit's own audio
+            skip: int | None = None  # leading frames not decoded
+            extra = 0  # quiet frames added to the first chunk: it still plays as long
+            unit_start = position  # where the unit's own sample 0 falls among yielded samples
+            trimming = trim_lead_in and index == 0
+            done = 0  # chunks of this unit already made
+            yielded = False
             while True:
                 backend = self.backend
                 started = time.monotonic()
@@ -172,8 +190,14 @@ class Synthesizer:
                         if z is None:
                             encode = getattr(backend, "encode_lazy", backend.encode)
                             z = encode(list(unit.ids), scales)
-                            words = self._word_starts(unit, z, backend.hop_samples, position)
-                        plans = self._plans(backend, z.shape[1], first_unit=index == 0)
+                            words = self._word_starts(unit, z, backend.hop_samples, 0)
+                        if skip is None:  # once per unit: a fallback engine keeps the same plan
+                            durations = getattr(z, "durations", None)
+                            skip, extra = (
+                                lead_frames(unit.ids, durations, bos) if trimming else (0, 0)
+                            )
+                            unit_start -= skip * backend.hop_samples
+                        plans = self._plans(backend, z.shape[1], index == 0, skip, extra)
                         if done >= len(plans):
                             break
                         audio = decode_one(backend, z, scales.speaker_id, plans[done])
@@ -185,11 +209,22 @@ class Synthesizer:
                     continue
                 last = done == len(plans) - 1
                 done += 1
-                chunk = self._chunk(audio, position, index, last, started, gain)
-                if done == 1 and words:
-                    chunk = dataclasses.replace(chunk, word_starts=words)
+                samples = _apply_gain(audio, gain)
+                if trimming:
+                    cut = audible_start(samples, margin)
+                    if cut is None and not last:  # quiet throughout: not played
+                        unit_start -= len(samples)
+                        continue
+                    samples = samples[cut or 0 :]
+                    unit_start -= cut or 0
+                    trimming = False
+                chunk = self._chunk(samples, position, index, last, started)
+                if not yielded and words:
+                    starts = tuple(max(0, unit_start + w) for w in words)
+                    chunk = dataclasses.replace(chunk, word_starts=starts)
+                yielded = True
                 yield chunk
-                position += len(audio)
+                position += len(samples)
 
     def synthesize_whole(self, text: str, options: SpeakOptions | None = None) -> np.ndarray:
         """Whole-utterance synthesis (each unit encoded and decoded in one call), for comparison."""
@@ -232,8 +267,15 @@ class Synthesizer:
         starts = self.frontend.word_id_starts(unit.phonemes)
         return tuple(position + int(frames[i]) * hop_samples for i in starts)
 
-    def _plans(self, backend: Backend, total_frames: int, first_unit: bool = True) -> list:
-        """Chunk plan of a unit; GPU engines get their fixed decoder windows.
+    def _plans(
+        self,
+        backend: Backend,
+        total_frames: int,
+        first_unit: bool = True,
+        start_frame: int = 0,
+        extra_first: int = 0,
+    ) -> list:
+        """Chunk plan of a unit from `start_frame` on; GPU engines get their fixed windows.
 
         Only the first unit of a text starts with the small `first_chunk_frames` (that is the
         latency a listener waits for); later units are made while earlier audio plays, so they
@@ -241,12 +283,14 @@ class Synthesizer:
         """
         s = self.config.streaming
         first = (
-            s.first_chunk_frames
+            s.first_chunk_frames + extra_first
             if first_unit
             else min(8 * s.first_chunk_frames, s.max_chunk_frames)
         )
         windows = getattr(backend, "decoder_windows", ())
-        return stream_plan(total_frames, first, s.max_chunk_frames, s.halo_frames, windows)
+        return stream_plan(
+            total_frames, first, s.max_chunk_frames, s.halo_frames, windows, start_frame
+        )
 
     def _fall_back(self, failed: Backend, exc: Exception) -> None:
         """Replace a failed engine by the next one of the chain that loads.
@@ -281,11 +325,11 @@ class Synthesizer:
             _LOG.warning("closing the failed engine %s: %s", failed.name, close_exc)
 
     def _chunk(
-        self, audio: np.ndarray, position: int, index: int, last: bool, started: float, gain: float
+        self, samples: np.ndarray, position: int, index: int, last: bool, started: float
     ) -> AudioChunk:
         now = time.monotonic()
         return AudioChunk(
-            samples=_apply_gain(audio, gain),
+            samples=samples,
             sample_rate=self.voice.sample_rate,
             start_sample=position,
             clause_index=index,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from autovoice.bench.report import print_table
-from autovoice.bench.sentences import SENTENCES
+from autovoice.bench.sentences import SENTENCES, UNIQUE_SENTENCES, length_class
 from autovoice.bench.stats import summarize
 from autovoice.bench.wyoming_run import print_wyoming
 
@@ -27,6 +27,17 @@ def test_sentences_cover_lengths() -> None:
     assert set(SENTENCES) == {"short", "medium", "long"}
     assert max(len(t) for t in SENTENCES["long"]) <= 300
     assert min(len(t) for t in SENTENCES["long"]) > 200
+
+
+def test_heard_sentences_are_new_to_the_daemon() -> None:
+    from autovoice.bench import cli, daemon_run
+
+    assert len(cli._IDLE) >= 30 and len(set(UNIQUE_SENTENCES)) == len(UNIQUE_SENTENCES)
+    assert all(10 <= len(t) <= 240 for t in UNIQUE_SENTENCES)
+    assert not set(cli._BUSY) & set(cli._IDLE)
+    spoken_elsewhere = {daemon_run._STOP_TEXT, daemon_run._CACHED_TEXT, "Hello world."}
+    assert not spoken_elsewhere & set(UNIQUE_SENTENCES)
+    assert {length_class(t) for t in cli._IDLE} == {"short", "medium", "long"}
 
 
 def test_bad_bench_config_stops_with_one_line(tmp_path: Path) -> None:
@@ -70,11 +81,27 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     assert set(data["ttfa"]) == {"short", "medium", "long"}
     for row in data["ttfa"].values():
         assert row["n"] == 3 and 0 < row["p50_ms"] < 5000
-    assert data["stop"]["n"] == 2 and 0 <= data["stop"]["p50_ms"] < 1000
+    # the headline is measured at the device: 9 new sentences, each heard after its callback
+    heard = data["heard"]
+    assert heard["at_device"] and heard["sentences"] == 9 and heard["ttfa"]["n"] == 9
+    assert set(heard["by_length"]) == {"short", "medium", "long"}
+    parts = heard["breakdown_p50_ms"]
+    assert parts["output_buffer"] > 0 and parts["lead_in"] >= 0
+    assert heard["ttfa"]["p50_ms"] > parts["request_to_callback"]
+    assert heard["cached"]["n"] == 2 and heard["busy_core"]["n"] == 0
+    assert heard["underruns"]["trials"] >= 0 and heard["underruns"]["busy_core_trials"] == 0
+    assert heard["stop"]["n"] == 2 and 0 <= heard["stop"]["p50_ms"] < 1000
+    assert data["stop"] == heard["stop"] and data["stop_callback"]["n"] == 2
+    # the full plays (idle, one core busy) were watched for dropouts at the device
+    assert [play["busy_core"] for play in data["plays"]] == [False, True]
+    for play in data["plays"]:
+        assert play["audio_s"] > 1 and play["dropouts_at_device"] >= 0 and play["underruns"] >= 0
+        assert play["portaudio_underflows"] >= 0
     # the daemon ran the given config (its engine), and the run records what it measured
     assert data["daemon"]["engine"] == "onnx" and data["daemon"]["failures"] == []
     assert data["settings"]["config"]["streaming"]["first_chunk_frames"] == 16
-    assert data["settings"]["config"]["daemon"]["cache_mb"] == 0
+    assert data["settings"]["config"]["daemon"]["cache_mb"] >= 8  # for the cache's own row
+    assert set(data["durations_s"]) == {"daemon", "peers", "engines", "wyoming"}
     assert data["daemon"]["peak_rss_mb"] > 50
     assert set(data["peers"]) >= {"piper"}
     onnx = next(row for row in data["engines"] if row["engine"] == "onnx")
@@ -83,6 +110,7 @@ def test_quick_bench_runs_end_to_end(tmp_path: Path) -> None:
     table = io.StringIO()
     print_table(data, table)
     assert "Time to first audio" in table.getvalue() and "vs piper" in table.getvalue()
+    assert "Heard at the device" in table.getvalue()
     # the Wyoming part: AutoVoice and wyoming-piper (dev extra) on the same client
     wyoming = data["wyoming"]
     for key in ("synthesize", "stream_200cps"):

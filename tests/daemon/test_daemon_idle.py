@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autovoice.config import AudioConfig
 from autovoice.daemon.testing import DaemonProcess
 from tests.audio_fixtures import (
     REPO_ROOT,
@@ -60,8 +61,8 @@ def idle_daemon(tmp_path_factory):
 
 HEAD_S = 0.5
 """The start of the utterance, compared exactly whatever happens later."""
-PERIOD = 220
-"""Frames per callback block (10 ms at 22050 Hz): what an ALSA xrun drops at once."""
+PERIOD = round(AudioConfig().block_s * 22050)
+"""Frames per callback block (`audio.block_s` at 22050 Hz): what an ALSA xrun drops at once."""
 
 
 def alsa_xruns(daemon: DeviceDaemon) -> int:
@@ -132,7 +133,8 @@ def test_idle_daemon_sleeps_and_speaks_whole_after(idle_daemon: DeviceDaemon, on
     with d.connect() as conn:
         conn.send({"cmd": "speak", "text": TEXT, "id": "back"})
         conn.expect_types("back", ["queued", "started", "first_audio", "done"], timeout_s=30)
-    offline = np.concatenate([c.samples for c in onnx_synth.speak(TEXT, EXACT)])
+    # the daemon drops the quiet lead-in of an utterance's start (engines/lead_in.py)
+    offline = np.concatenate([c.samples for c in onnx_synth.speak(TEXT, EXACT, trim_lead_in=True)])
     assert d.rate_hz == onnx_synth.sample_rate  # no resampling: the device gets the samples
 
     def heard() -> np.ndarray:
