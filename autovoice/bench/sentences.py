@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["SENTENCES", "UNIQUE_SENTENCES", "all_sentences", "length_class"]
+import random
+
+__all__ = [
+    "SENTENCES",
+    "UNIQUE_SENTENCES",
+    "all_sentences",
+    "length_class",
+    "random_deltas",
+]
 
 SENTENCES: dict[str, tuple[str, ...]] = {
     "short": (
@@ -32,6 +40,17 @@ SENTENCES: dict[str, tuple[str, ...]] = {
         "minutes, unless the database migration takes longer than planned.",
     ),
 }
+
+
+def random_deltas(text: str, seed: int) -> list[str]:
+    """`text` cut into pieces of 1-6 characters (mid-word, mid-number), as an LLM streams it."""
+    rng = random.Random(seed)
+    deltas, i = [], 0
+    while i < len(text):
+        n = rng.randint(1, 6)
+        deltas.append(text[i : i + n])
+        i += n
+    return deltas
 
 
 def all_sentences() -> list[tuple[str, str]]:

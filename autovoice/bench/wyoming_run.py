@@ -36,6 +36,7 @@ from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
+from autovoice.bench.sentences import random_deltas
 from autovoice.bench.stats import summarize
 
 __all__ = ["STREAM_CHARS_PER_S", "measure_wyoming", "print_wyoming"]
@@ -113,12 +114,7 @@ async def synthesize_ttfa_ms(server: Server, text: str) -> tuple[float, float]:
 
 async def stream_ttfa_ms(server: Server, text: str, seed: int) -> float:
     """ms from the first delta to the first audio chunk of an HA-style stream."""
-    rng = random.Random(seed)
-    deltas, i = [], 0
-    while i < len(text):
-        n = rng.randint(1, 6)
-        deltas.append(text[i : i + n])
-        i += n
+    deltas = random_deltas(text, seed)
     async with AsyncTcpClient(server.host, server.port) as client:
         await client.write_event(SynthesizeStart().event())
         started = time.perf_counter()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from autovoice.bench.sentences import random_deltas
 from autovoice.daemon.client import AsyncClient, Client
 from autovoice.daemon.testing import DaemonProcess, RawConnection
 from autovoice.errors import ProtocolError
@@ -48,17 +48,6 @@ def stream_daemon(module_audio: AudioEnv, tmp_path_factory) -> DeviceDaemon:
     assert code == 0, proc.log
 
 
-def deltas(text: str, seed: int) -> list[str]:
-    """`text` in random pieces of 1-6 characters (split mid-word and mid-number)."""
-    rng = random.Random(seed)
-    out, i = [], 0
-    while i < len(text):
-        n = rng.randint(1, 6)
-        out.append(text[i : i + n])
-        i += n
-    return out
-
-
 def open_stream(conn: RawConnection, rid: str, **fields) -> int:
     conn.send({"cmd": "speak", "stream": True, "id": rid, **fields})
     queued = conn.next(lambda e: e.get("id") == rid and e["event"] in ("queued", "error"))
@@ -83,7 +72,7 @@ def test_random_deltas_start_speaking_before_the_text_ends(stream_daemon: Device
         assert whole["event"] == "done"
         before = stream_daemon.captured_frames()
         uid = open_stream(conn, "s")
-        pieces = deltas(ANSWER, seed=13)
+        pieces = random_deltas(ANSWER, seed=13)
         for piece in pieces:  # about 200 characters a second
             conn.send({"cmd": "append", "utterance": uid, "text": piece})
             time.sleep(len(piece) / 200)
@@ -134,7 +123,7 @@ def test_slow_stream_waits_without_underruns_and_others_are_answered(
 def test_stop_and_cancel_mid_stream(stream_daemon: DeviceDaemon):
     with stream_daemon.connect() as conn, stream_daemon.connect() as ctl:
         uid = open_stream(conn, "st")
-        for piece in deltas(ANSWER, seed=1)[:40]:
+        for piece in random_deltas(ANSWER, seed=1)[:40]:
             conn.send({"cmd": "append", "utterance": uid, "text": piece})
         conn.next(lambda e: e.get("id") == "st" and e["event"] == "first_audio", 30)
         wait_until(lambda: speaking_now(stream_daemon), 10, "loud speech at the device")
@@ -224,7 +213,7 @@ def test_disconnect_and_idle_end_a_stream_and_its_text_is_spoken(stream_daemon: 
 
 def test_python_clients_take_iterators(stream_daemon: DeviceDaemon):
     def slow_pieces():
-        for piece in deltas(ANSWER[:100], seed=5):
+        for piece in random_deltas(ANSWER[:100], seed=5):
             time.sleep(0.005)
             yield piece
 
@@ -238,7 +227,7 @@ def test_python_clients_take_iterators(stream_daemon: DeviceDaemon):
 
     async def main() -> tuple:
         async def pieces():
-            for piece in deltas(ANSWER[:100], seed=6):
+            for piece in random_deltas(ANSWER[:100], seed=6):
                 await asyncio.sleep(0.005)
                 yield piece
 

@@ -5,7 +5,6 @@ concurrent clients, a client that disconnects mid-stream, and malformed events."
 from __future__ import annotations
 
 import asyncio
-import random
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from wyoming.tts import (
 )
 
 from autovoice.audio_io.sinks import to_pcm16
+from autovoice.bench.sentences import random_deltas
 from autovoice.config import config_from_dict
 from autovoice.daemon.testing import RawConnection
 from autovoice.engines import Synthesizer
@@ -65,17 +65,6 @@ async def synthesize(daemon: WyomingDaemon, text: str, voice=None) -> Reply:
     async with daemon.client() as client:
         await client.write_event(Synthesize(text=text, voice=voice).event())
         return await until_audio_stop(client)
-
-
-def random_deltas(text: str, seed: int) -> list[str]:
-    """`text` cut into pieces of 1-6 characters (anywhere: mid-word, mid-number)."""
-    rng = random.Random(seed)
-    deltas, i = [], 0
-    while i < len(text):
-        n = rng.randint(1, 6)
-        deltas.append(text[i : i + n])
-        i += n
-    return deltas
 
 
 @pytest.fixture(scope="module")
