@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -92,6 +93,28 @@ def wait_until(pred, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def start_activator(argv: list[str], env: dict[str, str]):
+    """Start `systemd-socket-activate ARGV` (the daemon's stderr is its stderr).
+
+    Returns (process, log, reader): a named thread `reader` collects its stderr lines in `log`.
+    """
+    activator = subprocess.Popen(
+        ["systemd-socket-activate", *argv],
+        env=env,
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log: list[str] = []
+    reader = threading.Thread(
+        target=lambda: log.extend(activator.stderr), name="activator-log", daemon=True
+    )
+    reader.start()
+    return activator, log, reader
 
 
 def loud_runs(x: np.ndarray) -> tuple[int, int] | None:

@@ -27,7 +27,7 @@ import pytest
 from autovoice.daemon.notify import Notifier
 from autovoice.daemon.testing import RawConnection
 from tests.audio_fixtures import REPO_ROOT, AudioEnv
-from tests.daemon.conftest import LOUD, wait_until, write_config
+from tests.daemon.conftest import LOUD, start_activator, wait_until, write_config
 from tests.wyoming.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -110,20 +110,12 @@ def test_socket_activation_serves_clients_that_came_before_ready(
     )
     passed = [*module_audio.vars, "PYTHONPATH", "NOTIFY_SOCKET", "WATCHDOG_USEC", "XDG_RUNTIME_DIR"]
     config = write_config(tmp_path / "config.yaml")
-    activator = subprocess.Popen(
-        ["systemd-socket-activate", "-l", str(native), "-l", str(ssip)]
+    activator, log, reader = start_activator(
+        ["-l", str(native), "-l", str(ssip)]
         + ["--fdname=autovoice:ssip", *(f"-E{name}" for name in passed)]
         + [sys.executable, "-m", "autovoice", "serve", "--config", str(config)],
-        env=env,
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        env,
     )
-    log: list[str] = []
-    reader = threading.Thread(target=lambda: log.extend(activator.stderr), daemon=True)
-    reader.start()
     try:
         wait_until(lambda: native.exists() and ssip.exists(), 10, "the activator's sockets")
         # Nothing runs yet: the first connection (spd-say's) makes the activator exec the

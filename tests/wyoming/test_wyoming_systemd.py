@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -21,7 +19,7 @@ from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize
 
 from tests.audio_fixtures import REPO_ROOT
-from tests.daemon.conftest import wait_until
+from tests.daemon.conftest import start_activator, wait_until
 from tests.daemon.test_systemd import NotifyReceiver, private_dir
 from tests.wyoming.conftest import TIMEOUT_S, free_port, read_until, run, until_audio_stop
 
@@ -44,20 +42,12 @@ def test_activated_wyoming_answers_describe_before_ready_and_synthesizes_after(t
     config = tmp_path / "config.yaml"
     config.write_text("engine: onnx\n")
     serve = [sys.executable, "-m", "autovoice", "serve", "--config", str(config)]
-    activator = subprocess.Popen(
-        ["systemd-socket-activate", "-l", str(native), "-l", where]
+    activator, log, reader = start_activator(
+        ["-l", str(native), "-l", where]
         + ["--fdname=autovoice:wyoming", "-EPYTHONPATH", "-ENOTIFY_SOCKET"]
         + [*serve, "--device", "null", "--noise-scale", "0", "--noise-w", "0"],
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "NOTIFY_SOCKET": notify.name},
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        {**os.environ, "PYTHONPATH": str(REPO_ROOT), "NOTIFY_SOCKET": notify.name},
     )
-    log: list[str] = []
-    reader = threading.Thread(target=lambda: log.extend(activator.stderr), daemon=True)
-    reader.start()
 
     async def client() -> dict:
         async with AsyncClient.from_uri(f"{kind}://{where}") as wyoming:
