@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,19 +74,25 @@ def module_audio(pulse_server, tmp_path_factory) -> AudioEnv:
     return make_alsa_env(tmp_path_factory.mktemp("daemon_audio"), "pulse", pulse_server.vars)
 
 
+@contextmanager
+def running_device_daemon(audio: AudioEnv, d: Path, **sections: dict) -> Iterator[DeviceDaemon]:
+    """A daemon in directory `d` on `audio`, configured with `sections`; it must exit 0 after."""
+    config = write_config(d / "config.yaml", **sections)
+    proc = DaemonProcess(
+        d / "autovoice.sock", ["--config", str(config)], env=audio.env, cwd=REPO_ROOT
+    )
+    proc.start(timeout_s=180)
+    yield DeviceDaemon(proc, audio)
+    code = proc.stop()
+    assert code == 0, proc.log
+
+
 @pytest.fixture(scope="module")
 def device_daemon(module_audio: AudioEnv, tmp_path_factory) -> DeviceDaemon:
     """One daemon per module, on the virtual device, with a 64 KiB text limit."""
     d = tmp_path_factory.mktemp("daemon")
-    config = write_config(d / "config.yaml", daemon={"max_text_bytes": 65536})
-    proc = DaemonProcess(
-        d / "autovoice.sock", ["--config", str(config)], env=module_audio.env, cwd=REPO_ROOT
-    )
-    proc.start(timeout_s=180)
-    daemon = DeviceDaemon(proc, module_audio)
-    yield daemon
-    code = proc.stop()
-    assert code == 0, proc.log
+    with running_device_daemon(module_audio, d, daemon={"max_text_bytes": 65536}) as daemon:
+        yield daemon
 
 
 def wait_until(pred, timeout_s: float, what: str) -> None:

@@ -14,10 +14,15 @@ import pytest
 
 from autovoice.bench.sentences import random_deltas
 from autovoice.daemon.client import AsyncClient, Client
-from autovoice.daemon.testing import DaemonProcess, RawConnection
+from autovoice.daemon.testing import RawConnection
 from autovoice.errors import ProtocolError
 from tests.audio_fixtures import REPO_ROOT, AudioEnv
-from tests.daemon.conftest import LOUD, DeviceDaemon, wait_until, write_config
+from tests.daemon.conftest import (
+    LOUD,
+    DeviceDaemon,
+    running_device_daemon,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -35,17 +40,9 @@ ANSWER = (
 def stream_daemon(module_audio: AudioEnv, tmp_path_factory) -> DeviceDaemon:
     """One daemon for this module, with a short stream idle time and a 4 KiB text limit."""
     d = tmp_path_factory.mktemp("stream_daemon")
-    config = write_config(
-        d / "config.yaml", daemon={"max_text_bytes": MAX_TEXT, "stream_idle_s": IDLE_S}
-    )
-    proc = DaemonProcess(
-        d / "autovoice.sock", ["--config", str(config)], env=module_audio.env, cwd=REPO_ROOT
-    )
-    proc.start(timeout_s=180)
-    daemon = DeviceDaemon(proc, module_audio)
-    yield daemon
-    code = proc.stop()
-    assert code == 0, proc.log
+    limits = {"max_text_bytes": MAX_TEXT, "stream_idle_s": IDLE_S}
+    with running_device_daemon(module_audio, d, daemon=limits) as daemon:
+        yield daemon
 
 
 def open_stream(conn: RawConnection, rid: str, **fields) -> int:
