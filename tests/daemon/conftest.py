@@ -87,6 +87,21 @@ def running_device_daemon(audio: AudioEnv, d: Path, **sections: dict) -> Iterato
     assert code == 0, proc.log
 
 
+@contextmanager
+def running_ssip_daemon(audio: AudioEnv, d: Path, config: Path) -> Iterator[DaemonProcess]:
+    """A daemon in directory `d` with `config`, also serving SSIP on `proc.ssip_path`."""
+    proc = DaemonProcess(
+        d / "autovoice.sock",
+        ["--config", str(config), "--ssip", str(d / "ssip.sock")],
+        env=audio.env,
+        cwd=REPO_ROOT,
+    )
+    proc.start(timeout_s=180)
+    proc.ssip_path = d / "ssip.sock"
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture(scope="module")
 def device_daemon(module_audio: AudioEnv, tmp_path_factory) -> DeviceDaemon:
     """One daemon per module, on the virtual device, with a 64 KiB text limit."""

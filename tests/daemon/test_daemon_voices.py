@@ -12,8 +12,8 @@ import pytest
 from autovoice.daemon.ssip.testing import SsipConnection
 from autovoice.daemon.testing import DaemonProcess, RawConnection
 from autovoice.engines.voice import default_voice_path
-from tests.audio_fixtures import REPO_ROOT, AudioEnv
-from tests.daemon.conftest import wait_until, write_config
+from tests.audio_fixtures import AudioEnv
+from tests.daemon.conftest import running_ssip_daemon, wait_until, write_config
 from tests.daemon.test_daemon_device import LONG
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -42,16 +42,8 @@ def voices_dir(tmp_path_factory) -> Path:
 def daemon(module_audio: AudioEnv, voices_dir: Path, tmp_path_factory):
     d = tmp_path_factory.mktemp("voices_daemon")
     config = write_config(d / "config.yaml", voices_dir=str(voices_dir))
-    proc = DaemonProcess(
-        d / "autovoice.sock",
-        ["--config", str(config), "--ssip", str(d / "ssip.sock")],
-        env=module_audio.env,
-        cwd=REPO_ROOT,
-    )
-    proc.start(timeout_s=180)
-    proc.ssip_path = d / "ssip.sock"
-    yield proc
-    proc.stop()
+    with running_ssip_daemon(module_audio, d, config) as proc:
+        yield proc
 
 
 def status(conn: RawConnection) -> dict:

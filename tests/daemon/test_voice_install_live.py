@@ -11,11 +11,11 @@ import pytest
 from autovoice.catalogue.catalogue import fetch_catalogue
 from autovoice.catalogue.install import install_voice, remove_voice
 from autovoice.daemon.ssip.testing import SsipConnection
-from autovoice.daemon.testing import DaemonProcess, RawConnection
+from autovoice.daemon.testing import RawConnection
 from autovoice.engines.voice import default_voice_path
-from tests.audio_fixtures import REPO_ROOT, AudioEnv
+from tests.audio_fixtures import AudioEnv
 from tests.catalogue.mirror import Mirror
-from tests.daemon.conftest import write_config
+from tests.daemon.conftest import running_ssip_daemon, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -39,17 +39,9 @@ def daemon(module_audio: AudioEnv, tmp_path_factory):
     voices = d / "voices"
     voices.mkdir()
     config = write_config(d / "config.yaml", voices_dir=str(voices))
-    proc = DaemonProcess(
-        d / "autovoice.sock",
-        ["--config", str(config), "--ssip", str(d / "ssip.sock")],
-        env=module_audio.env,
-        cwd=REPO_ROOT,
-    )
-    proc.start(timeout_s=180)
-    proc.ssip_path = d / "ssip.sock"
-    proc.voices_dir = voices
-    yield proc
-    proc.stop()
+    with running_ssip_daemon(module_audio, d, config) as proc:
+        proc.voices_dir = voices
+        yield proc
 
 
 def native_names(conn: RawConnection) -> list[str]:
