@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
@@ -93,6 +94,14 @@ def free_port() -> int:
 # -- one request ------------------------------------------------------------------------------
 
 
+async def next_event(client: AsyncTcpClient, server: Server) -> Event:
+    """The server's next event (TimeoutError after READ_TIMEOUT_S; RuntimeError if it hung up)."""
+    event = await asyncio.wait_for(client.read_event(), READ_TIMEOUT_S)
+    if event is None:
+        raise RuntimeError(f"{server.name} closed the connection")
+    return event
+
+
 async def synthesize_ttfa_ms(server: Server, text: str) -> tuple[float, float]:
     """(ms to the first audio chunk, ms to audio-stop) of one `synthesize`."""
     async with AsyncTcpClient(server.host, server.port) as client:
@@ -100,9 +109,7 @@ async def synthesize_ttfa_ms(server: Server, text: str) -> tuple[float, float]:
         await client.write_event(Synthesize(text=text).event())
         first = None
         while True:
-            event = await asyncio.wait_for(client.read_event(), READ_TIMEOUT_S)
-            if event is None:
-                raise RuntimeError(f"{server.name} closed the connection")
+            event = await next_event(client, server)
             if first is None and AudioChunk.is_type(event.type):
                 first = time.perf_counter()
             elif AudioStop.is_type(event.type) or event.type == "error":
@@ -133,9 +140,7 @@ async def stream_ttfa_ms(server: Server, text: str, seed: int) -> float:
         first = None
         try:
             while True:
-                event = await asyncio.wait_for(client.read_event(), READ_TIMEOUT_S)
-                if event is None:
-                    raise RuntimeError(f"{server.name} closed the connection")
+                event = await next_event(client, server)
                 if first is None and AudioChunk.is_type(event.type):
                     first = time.perf_counter()
                 if event.type in ("synthesize-stopped", "error"):
