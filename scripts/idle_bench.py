@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 
 from autovoice.bench.heard import HeardDevice, start_heard_device
+from autovoice.bench.procstat import proc_cpu_s, thread_switches
 from autovoice.daemon.testing import DaemonProcess, RawConnection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,28 +45,6 @@ LONG = (
     "This sentence is long on purpose, so that there is time to stop it while it is being "
     "spoken, and it goes on for a while with clauses and numbers like 1234."
 )
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def proc_cpu_s(pid: int) -> float:
-    """utime + stime of process `pid`, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def thread_switches(pid: int) -> dict[str, int]:
-    """Context switches so far of each thread of `pid` ("tid name" -> count)."""
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            status = (task / "status").read_text()
-            name = (task / "comm").read_text().strip()
-        except FileNotFoundError:
-            continue
-        out[f"{task.name} {name}"] = sum(
-            int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line
-        )
-    return out
 
 
 def pactl(dev: HeardDevice, *args: str) -> str:

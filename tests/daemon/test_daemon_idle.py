@@ -10,11 +10,11 @@ audio), so no syllable is lost to a device that is waking up.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from autovoice.bench.procstat import thread_switches
 from autovoice.config import AudioConfig
 from autovoice.daemon.testing import DaemonProcess
 from tests.audio_fixtures import (
@@ -95,21 +95,6 @@ def assert_matches_with_dropped_periods(got: np.ndarray, want: np.ndarray) -> No
 def audio_status(daemon: DeviceDaemon) -> dict:
     with daemon.connect() as conn:
         return conn.request({"cmd": "status", "id": "s"})["status"]["audio"]
-
-
-def thread_switches(pid: int) -> dict[str, int]:
-    """Context switches so far of each thread of process `pid` ("tid name" -> count)."""
-    out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            status = (task / "status").read_text()
-            name = (task / "comm").read_text().strip()
-        except FileNotFoundError:  # the thread ended
-            continue
-        out[f"{task.name} {name}"] = sum(
-            int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line
-        )
-    return out
 
 
 def test_idle_daemon_sleeps_and_speaks_whole_after(idle_daemon: DeviceDaemon, onnx_synth):
