@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from autovoice.audio_io import AudioOutput
+from autovoice.audio_io.supervisor import DEFAULT_IDLE_STOP_S
 from autovoice.errors import AudioDeviceError
 
 CHILD = "from tests.audio.play_helper import main; main()"
@@ -40,6 +41,7 @@ def _output(args: dict, events: list) -> AudioOutput:
         buffer_s=args.get("buffer_s", 2.0),
         on_event=lambda e: events.append((e, threading.current_thread().name)),
         device_rate_hz=args.get("device_rate_hz"),
+        idle_stop_s=args.get("idle_stop_s", DEFAULT_IDLE_STOP_S),
     )
 
 
@@ -240,11 +242,7 @@ def scenario_idle(args: dict) -> dict:
     """Play, let the stream go idle, watch it sleep, abort while idle, then play again."""
     x = np.load(args["input"]).astype(np.float32)
     events: list = []
-    out = AudioOutput(
-        22050,
-        on_event=lambda e: events.append((e, threading.current_thread().name)),
-        idle_stop_s=args["idle_stop_s"],
-    )
+    out = _output(args, events)
     res: dict = {}
     me = threading.get_native_id()
     with out:
@@ -280,11 +278,7 @@ def scenario_idle_device_loss(args: dict) -> dict:
     """Go idle; the parent restarts the sound server meanwhile; then play from idle."""
     x = np.load(args["input"]).astype(np.float32)
     events: list = []
-    out = AudioOutput(
-        22050,
-        on_event=lambda e: events.append((e, threading.current_thread().name)),
-        idle_stop_s=args["idle_stop_s"],
-    )
+    out = _output(args, events)
     res: dict = {}
     with out:
         _wait_for(lambda: out.stats().idle_stops > 0, 10.0)
