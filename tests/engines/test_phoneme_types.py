@@ -104,29 +104,31 @@ def test_text_type_is_one_sentence_of_codepoints() -> None:
     assert [p for u in units for p in u.phonemes] == piper.phonemize(text)[0]
 
 
-def test_hebrew_like_piper() -> None:
-    ours, piper = both(make_config("hebrew", "he"))
+@pytest.mark.parametrize(
+    ("phoneme_type", "language", "text", "needs"),
+    [
+        ("hebrew", "he", "שלום עולם. מה שלומך היום? אני בסדר, תודה.", ()),
+        (
+            "japanese",
+            "ja",
+            "今日は良い天気ですね。明日、雨が降るでしょうか？東京へ行きます。",
+            (("pyopenjtalk", "pip install 'piper-tts[ja]'"),),
+        ),
+        (
+            "thai",
+            "th",
+            "สวัสดีครับ วันนี้อากาศดี 25 องศา. คุณสบายดีไหม?",
+            (("tltk", "pip install 'piper-tts[th]'"), ("requests", "tltk imports requests")),
+        ),
+    ],
+)
+def test_piper_phonemizer_types_like_piper(
+    phoneme_type: str, language: str, text: str, needs: tuple[tuple[str, str], ...]
+) -> None:
+    for module, reason in needs:
+        pytest.importorskip(module, reason=reason)
+    ours, piper = both(make_config(phoneme_type, language))
     frontend = Frontend(ours, max_unit_phonemes=2000)
-    text = "שלום עולם. מה שלומך היום? אני בסדר, תודה."
-    assert frontend.sentence_ids(text) == piper_ids(piper, text)
-    check_units(frontend, piper, text)
-
-
-def test_japanese_like_piper() -> None:
-    pytest.importorskip("pyopenjtalk", reason="pip install 'piper-tts[ja]'")
-    ours, piper = both(make_config("japanese", "ja"))
-    frontend = Frontend(ours, max_unit_phonemes=2000)
-    text = "今日は良い天気ですね。明日、雨が降るでしょうか？東京へ行きます。"
-    assert frontend.sentence_ids(text) == piper_ids(piper, text)
-    check_units(frontend, piper, text)
-
-
-def test_thai_like_piper() -> None:
-    pytest.importorskip("tltk", reason="pip install 'piper-tts[th]'")
-    pytest.importorskip("requests", reason="tltk imports requests")
-    ours, piper = both(make_config("thai", "th"))
-    frontend = Frontend(ours, max_unit_phonemes=2000)
-    text = "สวัสดีครับ วันนี้อากาศดี 25 องศา. คุณสบายดีไหม?"
     assert frontend.sentence_ids(text) == piper_ids(piper, text)
     check_units(frontend, piper, text)
 
