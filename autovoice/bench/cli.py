@@ -208,6 +208,7 @@ def _daemon_plan(args: argparse.Namespace, requests: int, stops: int):
         cached_repeats=6,
         stops=stops,
         long_text=" ".join(SENTENCES["long"][:2]),
+        play_busy_unique=True,
     )
 
 
@@ -242,6 +243,19 @@ def _by_kind(trials, attribute: str) -> dict[str, list[float]]:
     return grouped
 
 
+def played_summary(plays: list[dict[str, float]]) -> dict[str, float]:
+    """Sums over sentences played to the end: how many, their audio, the callbacks the ring
+    ran dry in, PortAudio underflows, dropouts at the device and the longest one."""
+    return {
+        "n": len(plays),
+        "audio_s": round(sum(p.get("audio_s", 0.0) for p in plays), 1),
+        "underruns": sum(int(p["underruns"]) for p in plays),
+        "portaudio_underflows": sum(int(p["portaudio_underflows"]) for p in plays),
+        "dropouts_at_device": sum(int(p.get("dropouts_at_device", 0)) for p in plays),
+        "longest_dropout_ms": max((p.get("longest_dropout_ms", 0.0) for p in plays), default=0),
+    }
+
+
 def daemon_results(figures) -> dict[str, Any]:
     """The daemon part of the results: `heard` (the headline, at the device), `ttfa` (the
     callback side, per length class), `stop`, `plays` and `daemon`."""
@@ -266,6 +280,8 @@ def daemon_results(figures) -> dict[str, Any]:
             "cached_trials": sum(t.underruns for t in figures.cached),
             "stop_trials": figures.stop_underruns,
         }
+        if figures.sentence_plays:
+            heard["sentences_played_busy"] = played_summary(figures.sentence_plays)
         heard["breakdown_p50_ms"] = {
             "request_to_callback": p50([t.callback_ms for t in trials]),
             "output_buffer": p50([t.buffer_ms for t in trials]),

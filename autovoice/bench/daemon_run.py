@@ -51,6 +51,10 @@ class Plan:
         stops: Stop-latency samples.
         long_text: Played to its end twice (idle, then with a core busy) to count underruns.
         warmups: Requests before measuring (a sentence of their own).
+        play_busy_unique: Play each of `busy_unique` to its end too, after its latency trial,
+            with the core still busy: each is a first chunk followed by the chunks made while it
+            plays (a trial is stopped once heard, so it never shows whether the next chunk
+            came in time).
     """
 
     unique: tuple[str, ...]
@@ -59,6 +63,7 @@ class Plan:
     stops: int = 20
     long_text: str = ""
     warmups: int = 3
+    play_busy_unique: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,9 @@ class Trial:
 @dataclass
 class DaemonFigures:
     """Raw samples from one daemon run (see `Trial`; stops in ms; plays: one dict per full
-    play with audio_s, busy_core, underruns (the ring ran dry), portaudio_underflows (the
-    device buffer ran dry), dropouts_at_device, longest_dropout_ms, wall_s)."""
+    play of the long text with audio_s, busy_core, underruns (the ring ran dry),
+    portaudio_underflows (the device buffer ran dry), dropouts_at_device, longest_dropout_ms,
+    wall_s; sentence_plays: the same for each sentence of `Plan.play_busy_unique`)."""
 
     trials: list[Trial] = field(default_factory=list)
     busy: list[Trial] = field(default_factory=list)
@@ -107,6 +113,7 @@ class DaemonFigures:
     stop_callback_ms: list[float] = field(default_factory=list)
     stop_underruns: int = 0
     plays: list[dict[str, float]] = field(default_factory=list)
+    sentence_plays: list[dict[str, float]] = field(default_factory=list)
     at_device: bool = False
     startup_s: float = NAN
     peak_rss_mb: float = NAN
@@ -162,6 +169,8 @@ def measure_daemon(
                     with _busy_core():
                         for text in plan.busy_unique:
                             run.trial(text, figures.busy)
+                        for text in plan.busy_unique if plan.play_busy_unique else ():
+                            run.play(text, busy=True, into=figures.sentence_plays)
                         if plan.long_text:
                             run.play(plan.long_text, busy=True)
                 status = client.status()
@@ -273,8 +282,15 @@ class _Run:
             tail = self.capture.last_audible_between(stop_written, time.monotonic())
             self.figures.stop_ms.append(max(0.0, (tail or stop_written) - stop_written) * 1e3)
 
-    def play(self, text: str, record: bool = True, busy: bool = False) -> None:
-        """Play `text` to its end; record its underruns (daemon count, device dropouts)."""
+    def play(
+        self,
+        text: str,
+        record: bool = True,
+        busy: bool = False,
+        into: list[dict[str, float]] | None = None,
+    ) -> None:
+        """Play `text` to its end; record its underruns (daemon count, device dropouts) in
+        `into` (default: the figures' `plays`)."""
         before, pa_before = self._underruns()
         started = time.monotonic()
         result = self.client.speak(text, wait=True, timeout_s=300)
@@ -303,7 +319,7 @@ class _Run:
             rate, channels = self._stream_format()
             row["longest_dropout_ms"] = round(max(gaps, default=0) / (rate * channels) * 1e3, 1)
         row["wall_s"] = round(ended - started, 2)
-        self.figures.plays.append(row)
+        (self.figures.plays if into is None else into).append(row)
 
     def _underruns(self) -> tuple[int, int]:
         """(callbacks the ring ran dry in, callbacks PortAudio flagged an output underflow)."""

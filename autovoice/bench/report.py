@@ -132,8 +132,17 @@ def _print_heard(results: dict[str, Any], out: TextIO) -> None:
     out.write(
         f"underruns (callbacks the ring ran dry in) during these requests: idle "
         f"{dry.get('trials', 'n/a')}, one core busy {dry.get('busy_core_trials', 'n/a')}, "
-        f"cache hits {dry.get('cached_trials', 'n/a')}, stops {dry.get('stop_trials', 'n/a')}\n\n"
+        f"cache hits {dry.get('cached_trials', 'n/a')}, stops {dry.get('stop_trials', 'n/a')}\n"
     )
+    played = heard.get("sentences_played_busy")
+    if played:
+        out.write(
+            f"the {played['n']} busy-core sentences played to the end ({played['audio_s']} s, "
+            f"one core busy): underruns {played['underruns']}, PortAudio underflows "
+            f"{played['portaudio_underflows']}, dropouts at the device "
+            f"{played['dropouts_at_device']} (longest {played['longest_dropout_ms']} ms)\n"
+        )
+    out.write("\n")
 
 
 def write_json(results: dict[str, Any], out: TextIO) -> None:

@@ -23,6 +23,43 @@ def test_summarize_percentiles() -> None:
     assert math.isnan(summarize([]).p50_ms)
 
 
+def test_sentences_played_to_the_end_are_summed_and_reported() -> None:
+    from autovoice.bench.cli import played_summary
+    from autovoice.bench.report import _print_heard
+
+    plays = [
+        {"audio_s": 2.5, "underruns": 0, "portaudio_underflows": 1, "dropouts_at_device": 0},
+        {"audio_s": 3.0, "underruns": 2, "portaudio_underflows": 0, "dropouts_at_device": 1,
+         "longest_dropout_ms": 6.0},
+    ]  # fmt: skip
+    summary = played_summary(plays)
+    assert summary == {
+        "n": 2,
+        "audio_s": 5.5,
+        "underruns": 2,
+        "portaudio_underflows": 1,
+        "dropouts_at_device": 1,
+        "longest_dropout_ms": 6.0,
+    }
+    row = summarize([50.0]).to_dict()
+    heard = {
+        "at_device": True,
+        "sentences": 1,
+        "ttfa": row,
+        "by_length": {},
+        "busy_core": row,
+        "cached": row,
+        "stop": row,
+        "breakdown_p50_ms": {"request_to_callback": 40.0, "output_buffer": 12.0, "lead_in": 1.0},
+        "sentences_played_busy": summary,
+    }
+    out = io.StringIO()
+    _print_heard({"heard": heard}, out)
+    assert "the 2 busy-core sentences played to the end (5.5 s, one core busy): underruns 2" in (
+        out.getvalue()
+    )
+
+
 def test_sentences_cover_lengths() -> None:
     assert set(SENTENCES) == {"short", "medium", "long"}
     assert max(len(t) for t in SENTENCES["long"]) <= 300
