@@ -36,8 +36,11 @@ __all__ = [
 
 AUDIBLE = 1e-3
 """A sample with |x| above this (-60 dBFS) is audible (the audio output's threshold too)."""
-MARGIN_S = 0.004
-"""Quiet audio kept before the first audible sample, in seconds."""
+MARGIN_S = 0.001
+"""Quiet audio kept before the first audible sample, in seconds. What it keeps is below -60
+dBFS by definition, so it only keeps the onset from starting with a step; each millisecond of
+it is a millisecond of heard latency (4 ms before 2026-11-30: heard p50 3.5 ms later,
+BENCHMARKS.md)."""
 SAFETY_FRAMES = 3
 """Frames of the BOS phoneme still decoded, before its end."""
 

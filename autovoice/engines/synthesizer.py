@@ -161,7 +161,7 @@ class Synthesizer:
             text: What to say.
             options: Request options over the config's defaults.
             trim_lead_in: Drop the quiet lead-in of the first unit (`lead_in`): its BOS frames
-                are not decoded and its samples before the first audible one (less a 4 ms
+                are not decoded and its samples before the first audible one (less a 1 ms
                 margin) are not yielded. Sample 0 of the chunks (`start_sample`,
                 `word_starts`) is then the first sample yielded.
 

@@ -1,4 +1,4 @@
-"""No quiet lead-in: what the daemon plays of an utterance starts 4 ms before its first audible
+"""No quiet lead-in: what the daemon plays of an utterance starts 1 ms before its first audible
 sample, and equals the whole-utterance audio from there on (real voice, noise off)."""
 
 from __future__ import annotations
