@@ -25,7 +25,9 @@ from autovoice.bench.heard import start_heard_device
 def main() -> None:
     rounds, configs = int(sys.argv[1]), sys.argv[2:]
     played = (*_BUSY, *_IDLE[::3])[:14]
-    plan = Plan(_IDLE[1::3][:8], played, cached_repeats=0, stops=0, play_busy_unique=True)
+    plan = Plan(
+        _IDLE[1::3][:8], played, cached_repeats=0, stops=0, warmups=2, play_busy_unique=True
+    )
     totals = {c: {"dry": 0, "underruns": 0, "underflows": 0, "dropouts": 0} for c in configs}
     heard: dict[str, list[float]] = {c: [] for c in configs}
     with start_heard_device() as dev:
