@@ -35,7 +35,8 @@ from autovoice.daemon.listeners import BACKLOG, NATIVE, SSIP, Listener, adopt, b
 from autovoice.daemon.metrics import Metrics
 from autovoice.daemon.notify import Notifier
 from autovoice.daemon.outbox import Connection
-from autovoice.daemon.player import Output, Player
+from autovoice.daemon.player import Player
+from autovoice.daemon.player_io import Output
 from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
 from autovoice.daemon.synthesis_pool import SynthesisPool
 from autovoice.engines import Synthesizer
