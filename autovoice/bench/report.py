@@ -173,7 +173,10 @@ def plot_ttfa(samples: dict[str, dict[str, list[float]]], path: str) -> None:
         ax.grid(True, axis="y", alpha=0.3)
     axes_list = axes if len(kinds) > 1 else [axes]
     axes_list[0].set_ylabel("time to first audio (ms, log)")
-    fig.suptitle("Time to first audio (red: 100 ms goal)")
+    fig.suptitle(
+        "Time to first audio: AutoVoice heard at the device and at its callback; piper-tts"
+        " in-process; espeak-ng to its first sample (red: the 100 ms goal)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
