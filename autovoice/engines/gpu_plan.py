@@ -149,9 +149,10 @@ def stream_plan(
     halo_frames: int,
     windows: Sequence[int] = (),
     start_frame: int = 0,
+    second_chunk_frames: int | None = None,
 ) -> list[ChunkPlan]:
-    """`chunk_plan` (from `start_frame`), with each window widened and slid to a size from
-    `windows` when it fits.
+    """`chunk_plan` (from `start_frame`, second chunk as given), with each window widened and
+    slid to a size from `windows` when it fits.
 
     The kept frames [start, end) are exactly `chunk_plan`'s; a window only grows, so it keeps at
     least the context the streaming plan gives. A window that no size fits (a clause shorter
@@ -161,7 +162,14 @@ def stream_plan(
     >>> [(p.start, p.end, p.window_start, p.window_end) for p in plans]
     [(0, 16, 0, 32), (16, 48, 8, 72), (48, 100, 36, 100)]
     """
-    plans = chunk_plan(total_frames, first_chunk_frames, max_chunk_frames, halo_frames, start_frame)
+    plans = chunk_plan(
+        total_frames,
+        first_chunk_frames,
+        max_chunk_frames,
+        halo_frames,
+        start_frame,
+        second_chunk_frames,
+    )
     if not windows:
         return plans
     out = []

@@ -3,7 +3,10 @@
 The HiFi-GAN decoder is convolutional in time, so a chunk of latent frames decoded with
 `halo_frames` of context on each side (then trimmed) reproduces the whole-utterance audio. The
 first chunk is small for latency; chunks then double up to `max_chunk_frames`, so the extra work
-of the halos stays small (about 2 * halo / max_chunk of the total). The synthesizer decodes each
+of the halos stays small (about 2 * halo / max_chunk of the total). The synthesizer makes the
+second chunk of an utterance 1.5 times the first (`second_chunk_frames`) rather than double the
+first chunk as decoded: it must be ready before the first one has played, and the first one's
+quiet start is not played. The synthesizer decodes each
 plan with `gpu_plan.decode_one` (which also fits the plans to fixed GPU windows).
 
 Thread: inference thread. RT-safe: no.
@@ -32,12 +35,16 @@ def chunk_plan(
     max_chunk_frames: int,
     halo_frames: int,
     start_frame: int = 0,
+    second_chunk_frames: int | None = None,
 ) -> list[ChunkPlan]:
-    """Chunk boundaries for latent frames [start_frame, total_frames) (sizes double from the
-    first chunk); a chunk's halo may reach before `start_frame` (those frames are context only).
+    """Chunk boundaries for latent frames [start_frame, total_frames): sizes double from the
+    first chunk, or from `second_chunk_frames` when given; a chunk's halo may reach before
+    `start_frame` (those frames are context only).
 
     >>> [(p.start, p.end) for p in chunk_plan(100, 16, 64, 8)]
     [(0, 16), (16, 48), (48, 100)]
+    >>> [(p.start, p.end) for p in chunk_plan(100, 11, 64, 8, second_chunk_frames=12)]
+    [(0, 11), (11, 23), (23, 47), (47, 100)]
     >>> [(p.start, p.end, p.window_start) for p in chunk_plan(100, 16, 64, 8, start_frame=5)][0]
     (5, 21, 0)
     """
@@ -53,5 +60,8 @@ def chunk_plan(
             ChunkPlan(start, end, max(0, start - halo_frames), min(total_frames, end + halo_frames))
         )
         start = end
-        size = min(max_chunk_frames, size * 2)
+        if len(plans) == 1 and second_chunk_frames is not None:
+            size = min(max_chunk_frames, max(1, second_chunk_frames))
+        else:
+            size = min(max_chunk_frames, size * 2)
     return plans

@@ -278,8 +278,13 @@ class Synthesizer:
         """Chunk plan of a unit from `start_frame` on; GPU engines get their fixed windows.
 
         Only the first unit of a text starts with the small `first_chunk_frames` (that is the
-        latency a listener waits for); later units are made while earlier audio plays, so they
-        start with chunks 8 times as large and pay fewer halos.
+        latency a listener waits for), and its second chunk is 1.5 times that, not double the
+        first as decoded (with its quiet frames): it has to be made while the first one plays,
+        which is shorter than planned when the onset comes late (a stop's closure), and with a
+        core busy (`ab_heard`-style runs, 56 busy sentences played out each: the ring ran dry
+        in 6 with doubling, in 0 with 1.5x, in 5 with 1x, whose second chunk plays too briefly
+        to cover the third). Later units are made while earlier audio plays, so they start with
+        chunks 8 times as large and pay fewer halos.
         """
         s = self.config.streaming
         first = (
@@ -287,9 +292,10 @@ class Synthesizer:
             if first_unit
             else min(8 * s.first_chunk_frames, s.max_chunk_frames)
         )
+        second = (3 * s.first_chunk_frames + 1) // 2 if first_unit else None
         windows = getattr(backend, "decoder_windows", ())
         return stream_plan(
-            total_frames, first, s.max_chunk_frames, s.halo_frames, windows, start_frame
+            total_frames, first, s.max_chunk_frames, s.halo_frames, windows, start_frame, second
         )
 
     def _fall_back(self, failed: Backend, exc: Exception) -> None:
