@@ -18,7 +18,7 @@ import time
 from autovoice.daemon import protocol as p
 from autovoice.daemon.core import DaemonCore
 from autovoice.daemon.outbox import Connection
-from autovoice.daemon.player import SpeakPayload
+from autovoice.daemon.player_io import SpeakPayload
 from autovoice.daemon.scheduler import Priority, Utterance
 from autovoice.daemon.streams import OpenStreams
 from autovoice.daemon.text_feed import TextFeed

@@ -1,11 +1,11 @@
 """The daemon: an asyncio Unix-socket server in front of the scheduler and the player thread.
 
-This module is the daemon's lifecycle (start-up, signals, SIGHUP reload, shutdown), its accepting
-of connections (peer credentials checked) and the core API the protocol front-ends use
-(`Daemon` implements `autovoice.daemon.core.DaemonCore`; the front-ends import only that, never
-this module): reading and answering a native connection's requests is
-`autovoice.daemon.connection`, SSIP is `autovoice.daemon.ssip.server`.
-Events from the player and audio threads reach the loop through `call_soon_threadsafe`.
+This module is the daemon's lifecycle (start-up, signals, SIGHUP reload, shutdown) and its
+accepting of connections (peer credentials checked). The core API the protocol front-ends use is
+`autovoice.daemon.core_api.CoreApi`, which `Daemon` inherits (`Daemon` implements
+`autovoice.daemon.core.DaemonCore`; the front-ends import only that, never this module):
+reading and answering a native connection's requests is `autovoice.daemon.connection`, SSIP is
+`autovoice.daemon.ssip.server`. How it was asked to run is `serve_options.ServeOptions`.
 
 Thread: the event loop, except `Daemon.run` (main thread) and what it starts. RT-safe: no.
 """
@@ -23,25 +23,23 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from autovoice.config import AppConfig
 from autovoice.daemon import protocol as p
-from autovoice.daemon.connection import READ_SIZE, RequestHandler, reply_error, server_version
-from autovoice.daemon.core import DaemonCore
+from autovoice.daemon.connection import READ_SIZE, RequestHandler, reply_error
+from autovoice.daemon.core_api import CoreApi
 from autovoice.daemon.listeners import BACKLOG, NATIVE, SSIP, Listener, adopt, bind
 from autovoice.daemon.metrics import Metrics
-from autovoice.daemon.notify import Notifier
 from autovoice.daemon.outbox import Connection
-from autovoice.daemon.player import Output, Player
-from autovoice.daemon.scheduler import Cancellation, Scheduler, Utterance
+from autovoice.daemon.player import Player
+from autovoice.daemon.player_io import Output
+from autovoice.daemon.scheduler import Scheduler
+from autovoice.daemon.serve_options import ServeOptions
 from autovoice.daemon.synthesis_pool import SynthesisPool
 from autovoice.engines import Synthesizer
-from autovoice.engines.voice import resolve_voice, voices_dir_path
 from autovoice.engines.voice_registry import VoiceRegistry
-from autovoice.errors import VoiceError
 
 __all__ = ["Daemon", "ServeOptions", "make_output"]
 
@@ -72,40 +70,7 @@ def make_output(config: AppConfig, input_rate_hz: int, on_event: Callable[[Any],
     )
 
 
-@dataclass(frozen=True)
-class ServeOptions:
-    """How `autovoice serve` was asked to run.
-
-    Attributes:
-        socket_path: Where to listen.
-        private_dir: Whether the socket's directory is the per-user default (forced to 0700).
-        load_config: Re-reads the configuration on SIGHUP (file plus command-line options);
-            None keeps the configuration the daemon started with.
-        ready_stream: Where the one `ready` line is printed (None: stderr).
-        ssip_path: Also listen for Speech Dispatcher's protocol here (None: no SSIP, unless
-            the service manager passed an `ssip` socket).
-        inherited: Listening sockets passed by the service manager, by name (`listeners`);
-            used instead of binding `socket_path` / `ssip_path`.
-        notifier: Tells the service manager about readiness, reloads and shutdown.
-        front_ends: More protocol front-ends: `make(daemon)` -> an object with `async start()`
-            (raises AutoVoiceError when it cannot listen), `async ready()` and `async close()`;
-            started before the voice loads (what needs no voice may be answered meanwhile:
-            `voices()`), awaited `ready()` once it is loaded (`player` set, `synthesis` usable;
-            before the `ready` line), closed at shutdown. They use the daemon's core API
-            (`DaemonCore`).
-    """
-
-    socket_path: Path
-    private_dir: bool = False
-    load_config: Callable[[], AppConfig] | None = None
-    ready_stream: Any = None
-    ssip_path: Path | None = None
-    inherited: dict[str, Any] = field(default_factory=dict)
-    notifier: Notifier = field(default_factory=Notifier)
-    front_ends: tuple[Callable[[DaemonCore], Any], ...] = ()
-
-
-class Daemon:
+class Daemon(CoreApi):
     """The AutoVoice daemon: socket, scheduler, player, metrics.
 
     Args:
@@ -339,178 +304,3 @@ class Daemon:
         finally:
             self._connections.pop(conn.id, None)
             await conn.flush_and_close(1.0)
-
-    # -- API of the request handler and the SSIP listener -----------------------------------
-
-    @property
-    def closing(self) -> bool:
-        """True once shutdown has begun (new work is refused)."""
-        return self._closing
-
-    @property
-    def synthesis(self) -> SynthesisPool:
-        """The worker pool that synthesises for clients taking the audio back (made on first
-        use, `daemon.synthesis_workers` threads; apart from the speakers' player thread).
-
-        Raises:
-            RuntimeError: the daemon has no voices yet (not started).
-        """
-        if self._synthesis is None:
-            if self.player is None:
-                raise RuntimeError("the daemon is not started")
-            workers = self.config.daemon.synthesis_workers
-            self._synthesis = SynthesisPool(self.player.voices, workers=workers)
-        return self._synthesis
-
-    def new_connection_id(self) -> int:
-        """A fresh client id, shared by native and SSIP connections."""
-        return next(self._ids)
-
-    def submit(self, utt: Utterance) -> Cancellation:
-        """Queue an accepted utterance (the priority rules apply) and, unless it was dropped on
-        arrival, start loading its voice if that is not loaded, so the speech ahead of it keeps
-        playing meanwhile.
-
-        Returns:
-            What its arrival cancelled (pass it to `apply` after sending `queued`).
-
-        Raises:
-            OverflowError: the queue is full.
-            RuntimeError: the scheduler is closed (shutting down).
-
-        Thread: event loop (also used by the SSIP listener).
-        """
-        decision = self.scheduler.submit(utt)
-        self.metrics.count("accepted")
-        if self.player is not None and not utt.cancel_event.is_set():
-            self.player.prefetch(utt)
-        return decision
-
-    def pause_client(self, client_id: int) -> Utterance | None:
-        """Hold one client's utterances (SSIP `PAUSE <client>`); its current one, if any, is
-        taken off the output at once and returned.
-
-        Thread: event loop.
-        """
-        utt = self.scheduler.pause_client(client_id)
-        if utt is not None and self.player is not None:
-            self.player.take_off(utt)
-        return utt
-
-    def apply(self, cancellation: Cancellation) -> list[int]:
-        """Silence an interrupted utterance and send the final events of removed ones.
-
-        Thread: event loop (also used by the SSIP listener).
-        """
-        if cancellation.interrupted is not None and self.player is not None:
-            self.player.interrupt(cancellation.interrupted)
-        self._settle_removed(cancellation)
-        return [u.uid for u in cancellation.all]
-
-    def _settle_removed(self, cancellation: Cancellation, final_for_current: bool = False) -> None:
-        targets = list(cancellation.removed)
-        if final_for_current and cancellation.interrupted is not None:
-            targets.insert(0, cancellation.interrupted)
-        for utt in targets:
-            if utt.settle():
-                self.metrics.count("cancelled")
-                reason = utt.cancel_reason.value if utt.cancel_reason else "cancel"
-                self.dispatch(utt, p.Cancelled(utterance=utt.uid, id=utt.request_id, reason=reason))
-
-    # -- events ------------------------------------------------------------------------------
-
-    def _emit_threadsafe(self, utt: Utterance, event: Any) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self.dispatch, utt, event)
-
-    def dispatch(self, utt: Utterance, event: Any) -> None:
-        """Send an utterance event to its listener (SSIP) and its subscribers. Internal events
-        (`playback.Continued`) go to the listener only. Thread: loop."""
-        listener = getattr(utt.payload, "listener", None)  # SSIP's messages
-        if listener is not None:
-            listener(utt, event)
-        if self._notify.enabled:
-            self._notify_state(utt, event)
-        if not isinstance(event, p.Event):
-            return
-        data = p.encode_event(event.to_event())
-        owner = self._connections.get(utt.client_id)
-        if owner is not None:
-            owner.send(data)
-        for conn in list(self._connections.values()):
-            if conn.subscribed and conn is not owner:
-                conn.send(data)
-
-    def _notify_state(self, utt: Utterance, event: Any) -> None:
-        """Keep the service manager's status line at idle / speaking / paused."""
-        cur = self.scheduler.current
-        ending = isinstance(event, (p.Done, p.Cancelled, p.Error)) and utt is cur
-        busy = (cur is not None and not ending) or self.scheduler.queue_depth() > 0
-        state = "paused" if self.scheduler.paused else ("speaking" if busy else "idle")
-        self._notify.status(f"{state}, {self._voice_line}")
-
-    # -- information -------------------------------------------------------------------------
-
-    def status(self) -> dict[str, Any]:
-        """Everything `status` reports (see docs/PROTOCOL.md)."""
-        info = self.player.info() if self.player else {}
-        cur = self.scheduler.current
-        state = "paused" if self.scheduler.paused else ("speaking" if cur else "idle")
-        out: dict[str, Any] = {
-            "version": server_version(),
-            "protocol": p.PROTOCOL_VERSION,
-            "pid": os.getpid(),
-            "socket": str(self.options.socket_path),
-            "state": state,
-            "current": cur.uid if cur else None,
-            "queue_depth": self.scheduler.queue_depth(),
-            "clients": len(self._connections),
-            "config_source": self.config.source,
-        }
-        out.update(info)
-        if self._synthesis is not None:
-            out["synthesis"] = self._synthesis.stats()
-        out.update(self.metrics.snapshot())
-        return out
-
-    def voice_registry(self) -> VoiceRegistry:
-        """The voices the current config can use (`VoiceRegistry.voices`, `find`), rescanned
-        when the voices directory changes, so voices installed while the daemon runs are
-        listed and found at once (native `voices`, SSIP, Wyoming `info`)."""
-        if self._registry.directory != voices_dir_path(self.config.voices_dir):
-            self._registry = VoiceRegistry(self.config.voices_dir)  # a reload moved voices_dir
-        return self._registry
-
-    def _configured_voice(self) -> str | None:
-        """The name of the configured voice (before it is loaded), None if it cannot be found."""
-        try:
-            return resolve_voice(self.config.voice, self.config.voices_dir).name.removesuffix(
-                ".onnx"
-            )
-        except VoiceError:
-            return None
-
-    def voices(self) -> list[dict[str, Any]]:
-        """The voices this config can use, as JSON-ready dicts (the daemon's voice first)."""
-        current = self.player.info().get("voice") if self.player else self._configured_voice()
-        found = []
-        for v in self.voice_registry().voices():
-            found.append(
-                {
-                    "name": v.name,
-                    "language": v.language,
-                    "sample_rate_hz": v.sample_rate,
-                    "num_speakers": v.num_speakers,
-                    "speakers": sorted(v.speaker_id_map, key=v.speaker_id_map.get)
-                    if v.speaker_id_map
-                    else [],
-                    "quality": v.quality,
-                    "path": str(v.model_path),
-                    "active": v.name == current,
-                }
-            )
-        found.sort(key=lambda d: not d["active"])
-        return found

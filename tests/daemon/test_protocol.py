@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autovoice.daemon import cache, metrics, paths, playback, protocol, scheduler
+from autovoice.daemon import cache, metrics, paths, playback, scheduler
 from autovoice.daemon import protocol as p
+from autovoice.daemon.protocol import requests as protocol_requests
 
 
 def parse(obj, limit: int = 100) -> p.Request:
@@ -134,7 +135,7 @@ def test_events_round_trip_and_ignore_unknown_fields():
     assert p.decode_event(newer) == p.Done(utterance=1)
 
 
-@pytest.mark.parametrize("module", [protocol, cache, metrics, paths, playback, scheduler])
+@pytest.mark.parametrize("module", [protocol_requests, cache, metrics, paths, playback, scheduler])
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

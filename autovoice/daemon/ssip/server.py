@@ -29,8 +29,8 @@ from autovoice.daemon import protocol as p
 from autovoice.daemon.core import DaemonCore
 from autovoice.daemon.listeners import BACKLOG, Listener
 from autovoice.daemon.outbox import Connection
-from autovoice.daemon.playback import Anchor, MarkSamples
-from autovoice.daemon.player import Continued, SpeakPayload
+from autovoice.daemon.playback import Anchor, Continued, MarkSamples
+from autovoice.daemon.player_io import SpeakPayload
 from autovoice.daemon.scheduler import Utterance
 from autovoice.daemon.ssip import replies as r
 from autovoice.daemon.ssip.codec import DataBlock, LineSplitter, Overflow
