@@ -65,6 +65,11 @@ class LazyLatent:
         self._exact = 0  # frames [0, _exact) are as the whole flow makes them
         self.flow_calls = 0
 
+    def exact_from_start(self) -> None:
+        """Give the first window the flow's whole reach too (for a unit made while earlier
+        audio plays, whose first chunk is not waited for): no frame is then made twice."""
+        self._first_halo = self._halo
+
     @property
     def shape(self) -> tuple[int, ...]:
         """(channels, frames), like the array it stands for."""

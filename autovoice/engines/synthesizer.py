@@ -190,6 +190,8 @@ class Synthesizer:
                         if z is None:
                             encode = getattr(backend, "encode_lazy", backend.encode)
                             z = encode(list(unit.ids), scales)
+                            if index > 0 and isinstance(z, LazyLatent):
+                                z.exact_from_start()  # made while earlier audio plays
                             words = self._word_starts(unit, z, backend.hop_samples, 0)
                         if skip is None:  # once per unit: a fallback engine keeps the same plan
                             durations = getattr(z, "durations", None)

@@ -48,6 +48,12 @@ def test_lazy_flow_equals_whole_flow(onnx_synth: Synthesizer) -> None:
     assert np.abs(again - whole[:, :20]).max() < 1e-4
     assert np.abs(np.asarray(lazy) - whole).max() < 1e-4 * scale
     assert lazy.flow_calls < 8
+    # a later unit's first window (not waited for) gets the whole reach: exact, made once
+    later = backend.encode_lazy(ids, scales)
+    later.exact_from_start()
+    assert np.abs(later[:, 0:20] - whole[:, :20]).max() < 1e-4
+    later[:, 0:20]
+    assert later.flow_calls == 1
 
 
 def test_flow_halo_is_the_reach_of_its_convolutions(onnx_synth: Synthesizer) -> None:
