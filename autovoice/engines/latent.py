@@ -99,6 +99,8 @@ class LazyLatent:
         start = self._exact  # provisional frames are made again
         window_start = max(0, start - self._halo)
         window_end = min(total, stop + (self._first_halo if first else self._halo))
+        if window_end == total:  # every frame up to the end has its whole context: keep them all
+            stop = total
         z = self._flow(self._prior[:, window_start:window_end])
         self._z[:, start:stop] = z[:, start - window_start : stop - window_start]
         self._ready = stop
