@@ -212,32 +212,33 @@ class PlayerLoop:
             code = p.ErrorCode.UNKNOWN_VOICE if isinstance(exc, VoiceError) else None
             self._report.failed(utt, code or p.ErrorCode.ENGINE_ERROR, str(exc))
             return
-        if self._cancelled(utt):
-            with self._lock:
-                self._abort_locked(utt)
-            self._finish_cancelled(utt)
-            return
-        if utt.hold_event.is_set():
-            self._take_off(utt, job, playing)
+        if self._ended_early(utt, job, playing):
             return
         tail = resampler.process(np.zeros(0, dtype=np.float32), last=True)
         if len(tail):
             out.write(tail, utt.cancel_event)
         out.end_utterance(playing.segment)
         while not playing.played.wait(POLL_S) or playing.aborted:
-            if self._cancelled(utt):
-                with self._lock:
-                    self._abort_locked(utt)
-                self._finish_cancelled(utt)
-                return
-            if utt.hold_event.is_set():
-                self._take_off(utt, job, playing)
+            if self._ended_early(utt, job, playing):
                 return
             if playing.played.is_set():
                 break  # dropped by the output itself (a lost device): ends as before
         if job.pieces:
             self.cache.put(job.key, np.concatenate(job.pieces))
         self._report.done(utt, job)
+
+    def _ended_early(self, utt: Utterance, job: Job, playing: Playing) -> bool:
+        """True when `utt` ends here: cancelled (silenced and reported), or held by its client
+        (taken off the output and parked)."""
+        if self._cancelled(utt):
+            with self._lock:
+                self._abort_locked(utt)
+            self._finish_cancelled(utt)
+            return True
+        if utt.hold_event.is_set():
+            self._take_off(utt, job, playing)
+            return True
+        return False
 
     def _await_text(
         self, utt: Utterance, job: Job, playing: Playing, resampler: StreamResampler
