@@ -42,8 +42,6 @@ class LazyLatent:
         halo_frames: Context on each side that makes a window equal the whole flow.
         durations: Latent frames of each phoneme id (their sum is the frames of z), or None
             when the engine does not know them.
-        first_halo_frames: Right context of the first window (at most `halo_frames`; None:
-            `FIRST_WINDOW_HALO_FRAMES`); the frames it leaves short of exact are made again.
     """
 
     def __init__(
@@ -52,14 +50,12 @@ class LazyLatent:
         flow: Callable[[np.ndarray], np.ndarray],
         halo_frames: int,
         durations: np.ndarray | None = None,
-        first_halo_frames: int | None = None,
     ) -> None:
         self.durations = durations
         self._prior = z_prior
         self._flow = flow
         self._halo = halo_frames
-        first = FIRST_WINDOW_HALO_FRAMES if first_halo_frames is None else first_halo_frames
-        self._first_halo = min(halo_frames, first)
+        self._first_halo = min(halo_frames, FIRST_WINDOW_HALO_FRAMES)  # see the module docstring
         self._z = np.empty_like(z_prior)
         self._ready = 0  # frames [0, _ready) are made
         self._exact = 0  # frames [0, _exact) are as the whole flow makes them
