@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 import sys
 
-from autovoice.bench.cli import _BUSY, _IDLE
+from autovoice.bench.cli import _BUSY, _IDLE, played_summary
 from autovoice.bench.daemon_run import Plan, measure_daemon
 from autovoice.bench.heard import start_heard_device
 
@@ -36,12 +36,11 @@ def main() -> None:
                 path, *assignments = config.split("+")
                 env = dict(dev.env, **dict(a.split("=", 1) for a in assignments))
                 figures = measure_daemon(plan, ["--config", path], env, dev.capture)
-                total = totals[config]
-                for row in figures.sentence_plays:
-                    total["dry"] += row["underruns"] > 0
-                    total["underruns"] += int(row["underruns"])
-                    total["underflows"] += int(row["portaudio_underflows"])
-                    total["dropouts"] += int(row.get("dropouts_at_device", 0))
+                total, played = totals[config], played_summary(figures.sentence_plays)
+                total["dry"] += sum(row["underruns"] > 0 for row in figures.sentence_plays)
+                total["underruns"] += played["underruns"]
+                total["underflows"] += played["portaudio_underflows"]
+                total["dropouts"] += played["dropouts_at_device"]
                 heard[config] += [t.heard_ms for t in figures.trials]
     for config, total in totals.items():
         print(
