@@ -7,7 +7,9 @@ Thread: any (constants and immutable values). RT-safe: no.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from typing import Any
 
 from autovoice.errors import ProtocolError
 
@@ -19,6 +21,7 @@ __all__ = [
     "RETRYABLE_CODES",
     "ErrorCode",
     "RequestError",
+    "message_dict",
 ]
 
 PROTOCOL_VERSION = 1
@@ -33,6 +36,17 @@ its own kind."""
 
 CANCEL_SCOPES = ("all", "self")
 """`cancel` targets: every client's utterances, or only this connection's."""
+
+
+def message_dict(message: Any, kind_key: str, kind: str) -> dict[str, Any]:
+    """A request or event dataclass as a JSON-ready dict: the protocol version, `kind` under
+    `kind_key` ("cmd" or "event"), and every field that is not None."""
+    data: dict[str, Any] = {"v": PROTOCOL_VERSION, kind_key: kind}
+    for f in dataclasses.fields(message):
+        value = getattr(message, f.name)
+        if value is not None:
+            data[f.name] = value
+    return data
 
 
 class ErrorCode(str, enum.Enum):

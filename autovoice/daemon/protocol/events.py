@@ -14,7 +14,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from autovoice.daemon.protocol.codes import DEFAULT_PRIORITY, PROTOCOL_VERSION, ErrorCode
+from autovoice.daemon.protocol.codes import (
+    DEFAULT_PRIORITY,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    message_dict,
+)
 from autovoice.errors import ProtocolError
 
 __all__ = [
@@ -58,12 +63,7 @@ class Event:
 
     def to_event(self) -> dict[str, Any]:
         """The event as a JSON-ready dict (None fields left out)."""
-        data: dict[str, Any] = {"v": PROTOCOL_VERSION, "event": self._type}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is not None:
-                data[f.name] = value
-        return data
+        return message_dict(self, "event", self._type)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from autovoice.daemon.protocol.codes import (
     PROTOCOL_VERSION,
     ErrorCode,
     RequestError,
+    message_dict,
 )
 
 __all__ = [
@@ -119,12 +120,7 @@ class Request:
 
     def to_event(self) -> dict[str, Any]:
         """The request as a JSON-ready dict (what a client sends)."""
-        data: dict[str, Any] = {"v": PROTOCOL_VERSION, "cmd": self._type}
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is not None:
-                data[f.name] = value
-        return data
+        return message_dict(self, "cmd", self._type)
 
 
 @dataclass(frozen=True)
